@@ -1,0 +1,139 @@
+"""The feed-forward style network, with warm-start inputs for video.
+
+Architecture: Johnson et al. 2016 (downsample x4, residual blocks, upsample) with the changes that
+later work found better for video:
+- nearest-neighbour upsampling + convolution instead of transposed convolution (no checkerboard);
+- reflection padding everywhere (no dark borders, and tiles blend without seams);
+- 7 input channels as in Ruder et al. 2018: the frame, the previous *stylized* frame warped by
+  optical flow (zero where occluded), and the flow confidence mask. The first frame of a shot and
+  per-frame mode pass zeros, so one network serves every temporal mode;
+- batch normalisation instead of instance normalisation: the network is adapted to one piece of
+  footage, so batch statistics are representative, and at inference the normalisation folds into
+  the convolutions. The result is a fixed per-pixel function of the input: no per-frame
+  normalisation statistics to flicker, frames can be batched, tiles agree at their overlaps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+IN_CHANNELS = 7  # frame (3) + warped previous output (3) + confidence mask (1)
+
+
+@dataclass(frozen=True)
+class StyleNetConfig:
+    """Network size: the speed/quality knob that presets choose."""
+
+    channels: tuple[int, int, int] = (32, 64, 128)
+    residual_blocks: int = 5
+    outer_kernel: int = 9
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> StyleNetConfig:
+        return cls(
+            channels=tuple(int(c) for c in data["channels"]),
+            residual_blocks=int(data["residual_blocks"]),
+            outer_kernel=int(data["outer_kernel"]),
+        )
+
+
+class ConvLayer(nn.Module):
+    """Reflection-padded convolution, optional batch norm and ReLU."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, norm: bool = True,
+                 relu: bool = True):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, kernel, stride, padding=kernel // 2,
+                              padding_mode="reflect", bias=not norm)
+        self.norm = nn.BatchNorm2d(cout) if norm else None
+        self.relu = relu
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x)
+        if self.norm is not None:
+            x = self.norm(x)
+        return F.relu(x, inplace=True) if self.relu else x
+
+    def fuse(self) -> None:
+        """Fold eval-mode batch norm into the convolution (inference only)."""
+        if self.norm is not None:
+            self.conv = fuse_conv_bn_eval(self.conv, self.norm)
+            self.norm = None
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        self.a = ConvLayer(channels, channels, 3)
+        self.b = ConvLayer(channels, channels, 3, relu=False)
+        nn.init.zeros_(self.b.norm.weight)  # start as identity: stable early training
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.b(self.a(x))
+
+
+class Upsample(nn.Module):
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.conv = ConvLayer(cin, cout, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+class StyleNet(nn.Module):
+    """Image transformation network: (frame, warped previous output, mask) -> stylized frame.
+
+    All tensors are RGB in [0, 1], (N, C, H, W). Any H and W work: the input is reflect-padded to
+    a multiple of 4 and the output cropped back, so odd sizes come out the size they went in.
+    """
+
+    def __init__(self, config: StyleNetConfig = StyleNetConfig()):
+        super().__init__()
+        self.config = config
+        c1, c2, c3 = config.channels
+        k = config.outer_kernel
+        self.encoder = nn.Sequential(
+            ConvLayer(IN_CHANNELS, c1, k),
+            ConvLayer(c1, c2, 3, stride=2),
+            ConvLayer(c2, c3, 3, stride=2),
+        )
+        self.residual = nn.Sequential(*(ResidualBlock(c3) for _ in range(config.residual_blocks)))
+        self.decoder = nn.Sequential(
+            Upsample(c3, c2),
+            Upsample(c2, c1),
+            ConvLayer(c1, 3, k, norm=False, relu=False),
+        )
+
+    def forward(
+        self,
+        frame: torch.Tensor,
+        previous: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        n, _, h, w = frame.shape
+        if previous is None or mask is None:
+            previous = frame.new_zeros(n, 3, h, w)
+            mask = frame.new_zeros(n, 1, h, w)
+        x = torch.cat([frame, previous * mask, mask], dim=1)
+        pad_h, pad_w = (-h) % 4, (-w) % 4
+        if pad_h or pad_w:
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect" if min(h, w) > 4 else "replicate")
+        y = self.decoder(self.residual(self.encoder(x)))
+        return torch.sigmoid(y[..., :h, :w])
+
+    def fuse_for_inference(self) -> StyleNet:
+        """Eval mode with batch norm folded into the convolutions. Irreversible; returns self."""
+        self.eval()
+        for module in self.modules():
+            if isinstance(module, ConvLayer):
+                module.fuse()
+        return self
