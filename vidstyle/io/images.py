@@ -1,0 +1,156 @@
+"""Still images: style images and image-sequence frames, as RGB uint8.
+
+OpenCV decodes PNG/JPEG/WebP/TIFF/BMP (16-bit, alpha, EXIF orientation). This OpenCV build
+has no OpenEXR (cv2.haveImageReader/Writer(".exr") are False even with
+OPENCV_IO_ENABLE_OPENEXR=1), so EXR goes through FFmpeg's exr decoder/encoder via PyAV:
+half-float, linear light, converted from/to sRGB-encoded uint8.
+"""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from vidstyle.errors import MediaError, StyleImageError
+from vidstyle.io.paths import remove_quietly, temp_sibling
+
+_MAY_HAVE_ALPHA = (b"\x89PNG", b"RIFF", b"II*\x00", b"MM\x00*")
+
+
+def srgb_to_linear(x: np.ndarray) -> np.ndarray:
+    x = x.astype(np.float32)
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+def linear_to_srgb(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x.astype(np.float32), 0.0, 1.0)
+    return np.where(x <= 0.0031308, x * 12.92, 1.055 * np.power(x, 1 / 2.4) - 0.055).astype(
+        np.float32
+    )
+
+
+def to_uint8(img: np.ndarray) -> np.ndarray:
+    """Any depth -> uint8 (16-bit rounded, float clipped to [0, 1])."""
+    if img.dtype == np.uint8:
+        return img
+    if img.dtype == np.uint16:
+        return ((img.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    if np.issubdtype(img.dtype, np.floating):
+        return (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    info = np.iinfo(img.dtype)
+    return (img.astype(np.float64) / info.max * 255 + 0.5).clip(0, 255).astype(np.uint8)
+
+
+def _flatten_alpha(bgra: np.ndarray) -> np.ndarray:
+    """Composite over white: transparent parts of a style image should read as paper."""
+    color = bgra[..., :3].astype(np.float32)
+    peak = 65535.0 if bgra.dtype == np.uint16 else (1.0 if bgra.dtype.kind == "f" else 255.0)
+    alpha = bgra[..., 3:4].astype(np.float32) / peak
+    out = color * alpha + peak * (1.0 - alpha)
+    return out.astype(bgra.dtype) if bgra.dtype.kind != "f" else out
+
+
+def _decode_cv2(data: np.ndarray) -> np.ndarray | None:
+    """BGR(A) decode with EXIF orientation applied where OpenCV can (not for alpha images)."""
+    head = data[:4].tobytes()
+    if head.startswith(_MAY_HAVE_ALPHA) or head[:2] in (b"II", b"MM"):
+        raw = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+        if raw is None:
+            return None
+        if raw.ndim == 3 and raw.shape[2] == 4:
+            return _flatten_alpha(raw)
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
+    return img
+
+
+def _decode_av(path: Path) -> np.ndarray | None:
+    """RGB float/uint via FFmpeg, for what OpenCV lacks (EXR, DPX, ...). EXR is linear."""
+    try:
+        with av.open(str(path)) as c:
+            frame = next(c.decode(video=0))
+    except (av.FFmpegError, OSError, StopIteration, UnicodeDecodeError):
+        return None
+    name = frame.format.name
+    if name.startswith(("gbrpf", "gbrapf", "grayf")):
+        rgb = frame.reformat(format="gbrpf32le").to_ndarray()
+        return linear_to_srgb(rgb) if path.suffix.lower() == ".exr" else rgb
+    return frame.to_ndarray(format="rgb24")
+
+
+def read_rgb(path: str | os.PathLike[str], error: type[Exception] = MediaError) -> np.ndarray:
+    """Decode an image file to RGB uint8 (H, W, 3); `error` (one line naming the file) if not."""
+    p = Path(path)
+    try:
+        data = np.fromfile(str(p), dtype=np.uint8)
+    except FileNotFoundError:
+        raise error("file not found", p) from None
+    except IsADirectoryError:
+        raise error("is a directory, not an image", p) from None
+    except PermissionError:
+        raise error("permission denied", p) from None
+    except OSError as e:
+        raise error(f"can't read ({e.strerror})", p) from None
+    if data.size == 0:
+        raise error("empty file", p)
+    if p.suffix.lower() == ".exr":
+        rgb = _decode_av(p)
+    else:
+        bgr = _decode_cv2(data)
+        if bgr is None:
+            rgb = _decode_av(p)
+        else:
+            if bgr.ndim == 2:
+                bgr = cv2.cvtColor(bgr, cv2.COLOR_GRAY2BGR)
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    if rgb is None:
+        raise error("not a readable image", p)
+    if rgb.ndim == 2:
+        rgb = np.repeat(rgb[..., None], 3, axis=2)
+    return np.ascontiguousarray(to_uint8(rgb[..., :3]))
+
+
+def load_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """A style image as RGB uint8 (H, W, 3), upright (EXIF), alpha composited over white."""
+    return read_rgb(path, error=StyleImageError)
+
+
+def write_image(path: str | os.PathLike[str], rgb: np.ndarray, bit_depth: int = 8) -> None:
+    """Write RGB uint8 atomically (temporary sibling + rename): a killed job never leaves a
+    truncated frame. PNG/TIFF may be 16-bit; EXR is half-float linear."""
+    p = Path(path)
+    tmp = temp_sibling(p)
+    try:
+        if p.suffix.lower() == ".exr":
+            _write_exr(tmp, rgb)
+        else:
+            bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+            if bit_depth == 16:
+                bgr = bgr.astype(np.uint16) * 257
+            if not cv2.imwrite(str(tmp), bgr):
+                raise MediaError("could not write image", p)
+        os.replace(tmp, p)
+    except BaseException:
+        remove_quietly(tmp)
+        raise
+
+
+def _write_exr(path: Path, rgb: np.ndarray) -> None:
+    linear = srgb_to_linear(rgb.astype(np.float32) / 255.0)
+    frame = av.VideoFrame.from_ndarray(
+        np.ascontiguousarray(linear), format="gbrpf32le", channel_last=True
+    )
+    cc = av.CodecContext.create("exr", "w")
+    cc.width, cc.height = rgb.shape[1], rgb.shape[0]
+    cc.pix_fmt = "gbrpf32le"
+    cc.time_base = Fraction(1, 25)
+    cc.options = {"format": "half", "compression": "zip16"}
+    frame.pts = 0
+    packets = cc.encode(frame) + cc.encode(None)
+    with open(path, "wb") as f:
+        for packet in packets:
+            f.write(bytes(packet))

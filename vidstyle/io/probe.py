@@ -1,0 +1,321 @@
+"""What a video is: size, rotation, exact timing, colour tags and audio streams.
+
+Timing comes from demuxing every video packet (no decoding), because headers lie or are
+missing: Matroska has no frame count, MP4 edit lists hide leading frames, VFR clips have no
+single frame rate. Only the first frame is decoded, for its rotation and colour tags.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+from vidstyle.errors import MediaError
+from vidstyle.io.patterns import is_image_sequence
+
+#: Container metadata key holding the true (unpadded, coded-orientation) size "WxH" of a video
+#: whose encoder needed even dimensions.
+SOURCE_SIZE_KEY = "vidstyle_source_size"
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    index: int  # stream index in the container
+    codec: str
+    channels: int
+    sample_rate: int
+    layout: str = ""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: Path
+    width: int  # coded (stored) size
+    height: int
+    rotation: int  # 0/90/180/270: counter-clockwise degrees to turn the stored frame upright
+    display_width: int  # upright size (swapped for 90/270, padding removed)
+    display_height: int
+    time_base: Fraction
+    rate: Fraction | None
+    frame_count: int
+    duration: float
+    start_time: float
+    codec: str
+    pix_fmt: str
+    bit_depth: int
+    color_range: int
+    colorspace: int
+    color_primaries: int
+    color_trc: int
+    sample_aspect_ratio: Fraction | None
+    audio: tuple[AudioInfo, ...] = field(default_factory=tuple)
+    is_vfr: bool = False
+    is_image_sequence: bool = False
+
+    @property
+    def coded_size(self) -> tuple[int, int]:
+        """The stored size without any padding vidstyle added (coded orientation)."""
+        if self.rotation in (90, 270):
+            return self.display_height, self.display_width
+        return self.display_width, self.display_height
+
+    @property
+    def end_time(self) -> float:
+        return self.start_time + self.duration
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe: paths as strings, fractions as "num/den" strings (exact)."""
+        d = asdict(self)
+        d["path"] = str(self.path)
+        for k in ("time_base", "rate", "sample_aspect_ratio"):
+            d[k] = None if d[k] is None else _frac_str(d[k])
+        d["audio"] = [asdict(a) for a in self.audio]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> VideoInfo:
+        d = dict(d)
+        d["path"] = Path(d["path"])
+        for k in ("time_base", "rate", "sample_aspect_ratio"):
+            d[k] = None if d.get(k) is None else Fraction(d[k])
+        d["audio"] = tuple(AudioInfo(**a) for a in d.get("audio", ()))
+        return cls(**d)
+
+
+def _frac_str(f: Fraction) -> str:
+    return f"{f.numerator}/{f.denominator}"
+
+
+def probe(path: str | os.PathLike[str], *, rate: Fraction | None = None) -> VideoInfo:
+    """Describe a video file or an image sequence (`rate` applies to sequences only)."""
+    if is_image_sequence(path):
+        from vidstyle.io.sequence import probe_sequence
+
+        return probe_sequence(path, rate=rate)
+    return _scan(Path(path)).info
+
+
+def frame_timestamps(path: str | os.PathLike[str]) -> list[int]:
+    """pts (in the video time base) of every frame in presentation order, from demuxing only."""
+    if is_image_sequence(path):
+        return list(range(probe(path).frame_count))
+    return _scan(Path(path)).pts.tolist()
+
+
+@dataclass(frozen=True)
+class Scan:
+    info: VideoInfo
+    pts: np.ndarray  # int64, sorted (presentation order)
+    stream_index: int
+    seekable: bool  # False when pts had to be synthesised: decode from the start instead
+
+
+def _scan(path: Path) -> Scan:
+    if not path.exists():
+        raise MediaError("file not found", path)
+    if path.is_dir():
+        raise MediaError("is a directory, not a video file", path)
+    st = path.stat()
+    return _scan_cached(str(path.resolve()), st.st_size, st.st_mtime_ns, str(path))
+
+
+def open_input(path: Path) -> av.container.InputContainer:
+    """av.open with every failure turned into one MediaError line naming the file."""
+    if not path.exists():
+        raise MediaError("file not found", path)
+    if path.is_dir():
+        raise MediaError("is a directory, not a video file", path)
+    try:
+        return av.open(str(path), mode="r", metadata_errors="replace")
+    except PermissionError:
+        raise MediaError("permission denied", path) from None
+    except (av.FFmpegError, OSError, UnicodeDecodeError) as e:
+        raise MediaError(f"not a readable media file ({reason(e)})", path) from None
+
+
+def reason(e: BaseException) -> str:
+    """An FFmpeg error's message without the file name PyAV appends."""
+    text = getattr(e, "strerror", None) or str(e) or type(e).__name__
+    return str(text).strip().rstrip(".")
+
+
+def video_stream(container: av.container.InputContainer, path: Path) -> av.video.VideoStream:
+    for s in container.streams.video:
+        if not (s.disposition & av.stream.Disposition.attached_pic):
+            return s
+    what = "audio only, " if container.streams.audio else ""
+    raise MediaError(f"no video stream ({what}nothing to stylize)", path)
+
+
+@functools.lru_cache(maxsize=32)
+def _scan_cached(resolved: str, size: int, mtime_ns: int, shown: str) -> Scan:
+    path = Path(shown)
+    with open_input(path) as container:
+        try:
+            return _scan_container(container, path)
+        except av.FFmpegError as e:
+            raise MediaError(f"unreadable video ({reason(e)})", path) from None
+
+
+def _scan_container(container: av.container.InputContainer, path: Path) -> Scan:
+    vs = video_stream(container, path)
+    cc = vs.codec_context
+    tb = vs.time_base or Fraction(1, 90000)
+    pts: list[int] = []
+    ends: list[int] = []
+    missing_pts = 0
+    first: av.VideoFrame | None = None
+    for packet in container.demux(vs):
+        if first is None:
+            first = _try_decode(packet)
+        if packet.size == 0 or packet.is_discard:
+            continue
+        if packet.pts is None:
+            missing_pts += 1
+            continue
+        pts.append(packet.pts)
+        if packet.duration:
+            ends.append(packet.pts + packet.duration)
+    n = len(pts) + missing_pts
+    if n == 0:
+        raise MediaError("video stream has no frames", path)
+    if first is None:
+        raise MediaError("no video frame could be decoded", path)
+
+    rate = _rate(vs)
+    seekable = missing_pts == 0
+    if seekable:
+        arr = np.sort(np.asarray(pts, dtype=np.int64))
+    else:  # raw streams without timestamps: assume the nominal rate
+        step = 1 / ((rate or Fraction(25)) * tb)
+        arr = np.asarray([round(i * step) for i in range(n)], dtype=np.int64)
+    deltas = np.diff(arr)
+    if rate is None:
+        rate = _rate_from_deltas(deltas, tb)
+
+    start = int(arr[0])
+    if vs.duration and vs.duration > 0:
+        span = int(vs.duration)
+    elif ends and seekable:
+        span = max(max(ends), int(arr[-1]) + 1) - start
+    else:
+        span = 0
+    typical = int(np.median(deltas)) if len(deltas) else round(1 / ((rate or 25) * tb))
+    if span <= int(arr[-1]) - start:  # missing or broken header: last frame gets a typical duration
+        span = int(arr[-1]) - start + max(typical, 1)
+
+    rotation = _rotation(first)
+    width, height = cc.width or first.width, cc.height or first.height
+    true_w, true_h = _source_size(container, width, height)
+    disp = (true_h, true_w) if rotation in (90, 270) else (true_w, true_h)
+    pix_fmt = cc.pix_fmt or first.format.name
+    sar = vs.sample_aspect_ratio
+    info = VideoInfo(
+        path=path,
+        width=width,
+        height=height,
+        rotation=rotation,
+        display_width=disp[0],
+        display_height=disp[1],
+        time_base=Fraction(tb),
+        rate=rate,
+        frame_count=n,
+        duration=float(span * tb),
+        start_time=float(start * tb),
+        codec=cc.codec.canonical_name,
+        pix_fmt=pix_fmt,
+        bit_depth=_bit_depth(pix_fmt),
+        color_range=_tag(cc.color_range, first.color_range),
+        colorspace=_tag(cc.colorspace, first.colorspace, unspecified=2),
+        color_primaries=_tag(cc.color_primaries, first.color_primaries, unspecified=2),
+        color_trc=_tag(cc.color_trc, first.color_trc, unspecified=2),
+        sample_aspect_ratio=Fraction(sar) if sar else None,
+        audio=tuple(
+            AudioInfo(
+                index=a.index,
+                codec=a.codec_context.codec.canonical_name,
+                channels=a.codec_context.channels,
+                sample_rate=a.codec_context.sample_rate,
+                layout=a.codec_context.layout.name if a.codec_context.layout else "",
+            )
+            for a in container.streams.audio
+        ),
+        is_vfr=_is_vfr(deltas),
+        is_image_sequence=False,
+    )
+    return Scan(info=info, pts=arr, stream_index=vs.index, seekable=seekable)
+
+
+def _try_decode(packet: av.Packet) -> av.VideoFrame | None:
+    try:
+        frames = packet.decode()
+    except av.FFmpegError:
+        return None
+    return frames[0] if frames else None
+
+
+def _rate(vs: av.video.VideoStream) -> Fraction | None:
+    for r in (vs.average_rate, vs.guessed_rate, vs.base_rate):
+        if r and r > 0:
+            return Fraction(r)
+    return None
+
+
+def _rate_from_deltas(deltas: np.ndarray, tb: Fraction) -> Fraction | None:
+    if not len(deltas):
+        return None
+    d = int(np.median(deltas))
+    return 1 / (d * tb) if d > 0 else None
+
+
+def _is_vfr(deltas: np.ndarray) -> bool:
+    """Frame durations differ by more than timestamp rounding (1 tick or 2 %)."""
+    if len(deltas) < 2:
+        return False
+    med = float(np.median(deltas))
+    return float(deltas.max() - deltas.min()) > max(1.0, 0.02 * med)
+
+
+def _rotation(frame: av.VideoFrame) -> int:
+    try:
+        r = frame.rotation
+    except (AttributeError, av.FFmpegError):
+        return 0
+    return (round(r / 90) * 90) % 360 if r else 0
+
+
+def _bit_depth(pix_fmt: str | None) -> int:
+    try:
+        return max(c.bits for c in av.VideoFormat(pix_fmt).components)
+    except (TypeError, ValueError, av.FFmpegError):
+        return 8
+
+
+def _tag(stream_value: int | None, frame_value: int | None, unspecified: int = 0) -> int:
+    for v in (stream_value, frame_value):
+        if v is not None and int(v) != unspecified:
+            return int(v)
+    return unspecified
+
+
+def _source_size(
+    container: av.container.InputContainer, width: int, height: int
+) -> tuple[int, int]:
+    """The size recorded by our writer before padding to even dimensions, if plausible."""
+    for key, value in container.metadata.items():
+        if key.lower() != SOURCE_SIZE_KEY:
+            continue
+        try:
+            w, h = (int(x) for x in value.lower().split("x"))
+        except ValueError:
+            break
+        if 0 < w <= width and 0 < h <= height and width - w < 16 and height - h < 16:
+            return w, h
+    return width, height
