@@ -60,7 +60,7 @@ def temporal_loss(
 
     With the input frames given, the change the footage itself makes (lighting, exposure) is
     allowed through, as in ReCoNet's luminance-aware output loss:
-    ((O_t − W(O_{t−1})) − Y(I_t − W(I_{t−1})))².
+    ((O_t - W(O_{t-1})) - Y(I_t - W(I_{t-1})))².
     """
     diff = output.float() - warped_previous_output.float()
     if frame is not None and warped_previous_frame is not None:

@@ -7,6 +7,10 @@ later work found better for video:
 - 7 input channels as in Ruder et al. 2018: the frame, the previous *stylized* frame warped by
   optical flow (zero where occluded), and the flow confidence mask. The first frame of a shot and
   per-frame mode pass zeros, so one network serves every temporal mode;
+- a learned gate: the last layer also predicts, per pixel, how much of the warped previous output
+  to keep where the flow is reliable (final = g·m·warped + (1 - g·m)·painted). Copying what is
+  already painted is then easy to learn where the scene holds still, and the network repaints only
+  where it must: disocclusions, scene changes, and where repeated warping has blurred the strokes;
 - batch normalisation instead of instance normalisation: the network is adapted to one piece of
   footage, so batch statistics are representative, and at inference the normalisation folds into
   the convolutions. The result is a fixed per-pixel function of the input: no per-frame
@@ -48,11 +52,19 @@ class StyleNetConfig:
 class ConvLayer(nn.Module):
     """Reflection-padded convolution, optional batch norm and ReLU."""
 
-    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, norm: bool = True,
-                 relu: bool = True):
+    def __init__(
+        self,
+        cin: int,
+        cout: int,
+        kernel: int,
+        stride: int = 1,
+        norm: bool = True,
+        relu: bool = True,
+    ):
         super().__init__()
-        self.conv = nn.Conv2d(cin, cout, kernel, stride, padding=kernel // 2,
-                              padding_mode="reflect", bias=not norm)
+        self.conv = nn.Conv2d(
+            cin, cout, kernel, stride, padding=kernel // 2, padding_mode="reflect", bias=not norm
+        )
         self.norm = nn.BatchNorm2d(cout) if norm else None
         self.relu = relu
 
@@ -110,7 +122,7 @@ class StyleNet(nn.Module):
         self.decoder = nn.Sequential(
             Upsample(c3, c2),
             Upsample(c2, c1),
-            ConvLayer(c1, 3, k, norm=False, relu=False),
+            ConvLayer(c1, 4, k, norm=False, relu=False),  # RGB + keep-gate
         )
 
     def forward(
@@ -127,8 +139,11 @@ class StyleNet(nn.Module):
         pad_h, pad_w = (-h) % 4, (-w) % 4
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect" if min(h, w) > 4 else "replicate")
-        y = self.decoder(self.residual(self.encoder(x)))
-        return torch.sigmoid(y[..., :h, :w])
+        y = torch.sigmoid(self.decoder(self.residual(self.encoder(x)))[..., :h, :w])
+        painted, gate = y[:, :3].float(), y[:, 3:4].float() * mask.float()
+        # Blend in float32: the carried frame is re-warped every frame, and bf16 rounding of it
+        # would accumulate into drifting noise over a long shot.
+        return torch.lerp(painted, previous.float(), gate)
 
     def fuse_for_inference(self) -> StyleNet:
         """Eval mode with batch norm folded into the convolutions. Irreversible; returns self."""

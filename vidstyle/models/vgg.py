@@ -60,7 +60,7 @@ class VGG19Features(nn.Module):
     subtraction) is folded into the module so callers never repeat it.
     """
 
-    def __init__(self, layers: tuple[str, ...] = STYLE_LAYERS + (CONTENT_LAYER,)):
+    def __init__(self, layers: tuple[str, ...] = (*STYLE_LAYERS, CONTENT_LAYER)):
         super().__init__()
         self.layers = tuple(layers)
         order = [f"relu{b}_{c}" for b, n, _ in _BLOCKS for c in range(1, n + 1)]
@@ -77,9 +77,11 @@ class VGG19Features(nn.Module):
                 self._plan.append((name, block > 1 and conv == 1))
                 in_ch = out_ch
         self._plan = self._plan[: self._last + 1]
-        state = {k: v for k, v in _dequantised_state().items() if k.split(".")[0] in dict(self._plan)}
+        state = {
+            k: v for k, v in _dequantised_state().items() if k.split(".")[0] in dict(self._plan)
+        }
         self.load_state_dict(state, strict=False)
-        for name, module in list(self.named_children()):
+        for name, _module in list(self.named_children()):
             if name not in dict(self._plan):
                 delattr(self, name)
         self.requires_grad_(False)

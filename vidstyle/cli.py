@@ -1,0 +1,310 @@
+"""The `vidstyle` command line.
+
+`vidstyle IN STYLE OUT` is the main job; it is the `run` subcommand, which is implied when the
+first argument is not a subcommand name. Every user error ends as one line on stderr naming the
+file and the problem, with a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import typer
+
+from vidstyle import __version__
+from vidstyle.errors import VidstyleError
+
+app = typer.Typer(
+    name="vidstyle",
+    help=(
+        "Stylize videos in the look of any image, without flicker.\n\n"
+        "Main job:  vidstyle IN.mp4 STYLE.jpg OUT.mp4 [options]  (same as `vidstyle run ...`)."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+PRESET_HELP = "Settings preset from configs/: draft (CPU-friendly), balanced, best (GPU)."
+
+
+def user_errors(command: Callable) -> Callable:
+    """Turn a VidstyleError into one line on stderr and its exit status; Ctrl-C into 130."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except VidstyleError as exc:
+            _print_error(str(exc))
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            _print_error("interrupted; unfinished outputs were removed, finished ones kept")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.echo(f"vidstyle: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _overrides(**sections: dict) -> dict:
+    return {
+        name: {k: v for k, v in table.items() if v is not None} for name, table in sections.items()
+    }
+
+
+def _settings(preset, config, *, render=None, encode=None, adapt=None):
+    from vidstyle.config import load_settings
+
+    return load_settings(
+        preset, config, _overrides(render=render or {}, encode=encode or {}, adapt=adapt or {})
+    )
+
+
+@app.command("run")
+@user_errors
+def run_command(
+    input: Path = typer.Argument(..., help="Video file, or an image sequence (shot.%04d.png)."),
+    style: Path = typer.Argument(..., help="Style image (jpg, png, ...)."),
+    output: Path = typer.Argument(..., help="Output video (.mp4/.mov/.mkv) or image sequence."),
+    preset: str = typer.Option(None, "--preset", "-p", help=PRESET_HELP),
+    config: Path = typer.Option(None, "--config", "-c", help="TOML settings file (see configs/)."),
+    model: Path = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="Use this adapted model (from `vidstyle adapt`); skip adaptation.",
+    ),
+    max_side: int = typer.Option(
+        None,
+        "--max-side",
+        help="Long side of the output in pixels (the network works at this size; 0 = source size).",
+    ),
+    strength: float = typer.Option(None, "--strength", help="0 = original, 1 = fully stylized."),
+    preserve_color: bool = typer.Option(
+        None,
+        "--preserve-color/--style-color",
+        help="Keep the footage's colours; take texture and luminance from the style.",
+    ),
+    temporal: str = typer.Option(
+        None,
+        "--temporal",
+        help="warm (default: flow warm start, no "
+        "flicker), loss-only (frame-parallel), off (per-frame).",
+    ),
+    tile: int = typer.Option(
+        None,
+        "--tile",
+        help="Process in overlapping tiles of this size (for 4K on small GPUs); 0 = whole frames.",
+    ),
+    device: str = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:1 ..."),
+    precision: str = typer.Option(None, "--precision", help="auto, fp32, bf16, fp16."),
+    codec: str = typer.Option(
+        None,
+        "--codec",
+        help="libx264, libx265, prores_ks, ffv1, h264_nvenc ... (see `vidstyle info --encoders`).",
+    ),
+    crf: int = typer.Option(None, "--crf", help="Constant rate factor (x264/x265 quality)."),
+    start: float = typer.Option(None, "--start", help="Start time in seconds."),
+    end: float = typer.Option(None, "--end", help="End time in seconds."),
+    no_audio: bool = typer.Option(False, "--no-audio", help="Drop the audio streams."),
+    content: list[Path] = typer.Option(
+        None,
+        "--content",
+        help="Extra training footage for adaptation (video, image or folder); repeatable.",
+    ),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Adapt even if a cached model exists."),
+    preview: bool = typer.Option(
+        False, "--preview", help="Also write OUT.preview.jpg: input and output frames side by side."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Stylize one video (the main job): decode, adapt/load the style network, render, encode."""
+    from vidstyle.jobs import RunOptions, run_one
+
+    settings = _settings(
+        preset,
+        config,
+        render=dict(
+            max_side=max_side,
+            strength=strength,
+            preserve_color=preserve_color,
+            temporal=temporal,
+            tile=tile,
+            device=device,
+            precision=precision,
+        ),
+        encode=dict(codec=codec, crf=crf, audio=False if no_audio else None),
+    )
+    result = run_one(
+        RunOptions(
+            input=input,
+            style=style,
+            output=output,
+            settings=settings,
+            model=model,
+            start=start,
+            end=end,
+            content=list(content or []),
+            use_cache=not no_cache,
+            preview=preview,
+            progress=not quiet,
+        )
+    )
+    typer.echo(result.summary())
+
+
+@app.command("adapt")
+@user_errors
+def adapt_command(
+    style: Path = typer.Argument(..., help="Style image."),
+    output: Path = typer.Option(..., "--output", "-o", help="Model file to write (.safetensors)."),
+    content: list[Path] = typer.Option(
+        ...,
+        "--content",
+        help="Footage to adapt on (video, image sequence, image or folder); repeatable.",
+    ),
+    preset: str = typer.Option(None, "--preset", "-p", help=PRESET_HELP),
+    config: Path = typer.Option(None, "--config", "-c", help="TOML settings file."),
+    max_side: int = typer.Option(None, "--max-side", help="Long side the model will work at."),
+    temporal: str = typer.Option(None, "--temporal", help="Train for warm, loss-only or off."),
+    steps: int = typer.Option(None, "--steps", help="Training steps (preset decides otherwise)."),
+    device: str = typer.Option(None, "--device", help="auto, cpu, cuda ..."),
+    precision: str = typer.Option(None, "--precision", help="auto, fp32, bf16, fp16."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Train even if a cached model exists."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Adapt a style network once (to a style image and footage), to reuse with --model."""
+    from vidstyle.jobs import adapt_model
+
+    settings = _settings(
+        preset,
+        config,
+        render=dict(max_side=max_side, temporal=temporal, device=device, precision=precision),
+        adapt=dict(steps=steps),
+    )
+    adapted = adapt_model(
+        style, list(content), settings, output=output, use_cache=not no_cache, progress=not quiet
+    )
+    how = "adapted" if adapted.trained else "taken from the cache"
+    typer.echo(f"{output}: model {how} (works at {adapted.card.work_side} px)")
+
+
+@app.command("batch")
+@user_errors
+def batch_command(
+    input_dir: Path = typer.Argument(..., help="Folder of videos."),
+    style: Path = typer.Argument(..., help="Style image."),
+    output_dir: Path = typer.Argument(..., help="Folder for the results (created if missing)."),
+    preset: str = typer.Option(None, "--preset", "-p", help=PRESET_HELP),
+    config: Path = typer.Option(None, "--config", "-c", help="TOML settings file."),
+    model: Path = typer.Option(None, "--model", "-m", help="Use this adapted model for all."),
+    max_side: int = typer.Option(None, "--max-side", help="Long side of the outputs."),
+    temporal: str = typer.Option(None, "--temporal", help="warm, loss-only or off."),
+    device: str = typer.Option(None, "--device", help="auto, cpu, cuda ..."),
+    codec: str = typer.Option(None, "--codec", help="Output codec."),
+    suffix: str = typer.Option(".mp4", "--suffix", help="Output container extension."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Redo outputs that already exist."),
+    report: Path = typer.Option(
+        None, "--report", help="JSON report path (default OUTPUT_DIR/vidstyle-report.json)."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Stylize every video in a folder with one style: one adaptation for the whole batch,
+    finished outputs skipped, bad files reported and passed over."""
+    from vidstyle.jobs import run_batch
+
+    settings = _settings(
+        preset,
+        config,
+        render=dict(max_side=max_side, temporal=temporal, device=device),
+        encode=dict(codec=codec),
+    )
+    summary = run_batch(
+        input_dir,
+        style,
+        output_dir,
+        settings,
+        model=model,
+        suffix=suffix,
+        overwrite=overwrite,
+        report_path=report,
+        progress=not quiet,
+    )
+    typer.echo(summary.table())
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+@app.command("info")
+@user_errors
+def info_command(
+    path: Path = typer.Argument(None, help="A video, image sequence or model file."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    encoders: bool = typer.Option(False, "--encoders", help="List the video encoders usable here."),
+) -> None:
+    """Show what vidstyle sees in a file (streams, timing, colour, rotation) or a model."""
+    from vidstyle.jobs import describe
+
+    if encoders:
+        from vidstyle.io import available_encoders
+
+        typer.echo("\n".join(available_encoders()))
+        return
+    if path is None:
+        _fail("give a file to describe, or --encoders", code=2)
+    data = describe(path)
+    if as_json:
+        typer.echo(json.dumps(data, indent=2, default=str))
+    else:
+        width = max(len(k) for k in data)
+        for key, value in data.items():
+            typer.echo(f"{key:<{width}}  {value}")
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"vidstyle {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=version_callback,
+        is_eager=True,
+        help="Show the version and exit.",
+    ),
+) -> None:
+    """Stylize videos in the look of any image, without flicker."""
+
+
+def _with_default_command(argv: list[str]) -> list[str]:
+    """`vidstyle IN STYLE OUT [options]` means `vidstyle run IN STYLE OUT [options]`."""
+    if not argv or argv[0] in ("--help", "-h", "--version"):
+        return argv
+    commands = {c.name for c in app.registered_commands} | {g.name for g in app.registered_groups}
+    return argv if argv[0] in commands else ["run", *argv]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point."""
+    app(args=_with_default_command(list(sys.argv[1:] if argv is None else argv)),
+        prog_name="vidstyle")
+
+
+def _print_error(message: str) -> None:
+    print(f"vidstyle: error: {message}", file=sys.stderr)
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,180 @@
+"""Settings: defaults <- preset (configs/<name>.toml) <- --config FILE <- command-line options.
+
+Every knob lives in one of four tables, mirrored by the TOML files:
+[network] the style network's size, [adapt] how it is trained for a style, [render] how frames are
+processed, [encode] how the result is written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+import tomllib
+
+from vidstyle.errors import ConfigError
+
+TemporalMode = Literal["warm", "loss-only", "off"]
+TEMPORAL_MODES: tuple[str, ...] = ("warm", "loss-only", "off")
+DEFAULT_PRESET = "balanced"
+
+
+@dataclass
+class NetworkSettings:
+    channels: tuple[int, int, int] = (32, 64, 128)
+    residual_blocks: int = 5
+    outer_kernel: int = 9
+
+
+@dataclass
+class AdaptSettings:
+    steps: int = 600
+    batch_size: int = 4
+    crop: int = 256  # training crop side, in work-resolution pixels
+    learning_rate: float = 2e-3
+    content_weight: float = 1.0
+    style_weight: float = 1.0  # relative: style loss is normalised by the style's own Gram energy
+    tv_weight: float = 1e-3
+    temporal_weight: float = 50.0
+    sequence_length: int = 3  # frames per training chain: the network learns from its own outputs
+    sample_runs: int = 32  # short runs of consecutive frames sampled across the video
+    style_scale: float = 1.0  # style image long side relative to the work long side (stroke size)
+    seed: int = 0
+
+
+@dataclass
+class RenderSettings:
+    max_side: int = 1280  # long side the network works at, and the output size (0 = source size)
+    temporal: str = "warm"
+    flow: str = "dis"
+    flow_max_side: int = 640  # optical flow is computed at most this size and scaled up
+    scene_cut: bool = True
+    strength: float = 1.0  # 0 = the original frame, 1 = fully stylized
+    preserve_color: bool = False  # keep the source's colours, take luminance from the style
+    tile: int = 0  # process in overlapping tiles of this size (0 = whole frames)
+    tile_overlap: int = 64
+    batch_size: int = 8  # frames per network call in frame-parallel modes
+    device: str = "auto"
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16
+
+
+@dataclass
+class EncodeSettings:
+    codec: str = "libx264"
+    crf: int = 18
+    preset: str = "medium"
+    pix_fmt: str = ""  # empty: the codec's usual (yuv420p, yuv422p10le for ProRes)
+    audio: bool = True
+
+
+@dataclass
+class Settings:
+    network: NetworkSettings = field(default_factory=NetworkSettings)
+    adapt: AdaptSettings = field(default_factory=AdaptSettings)
+    render: RenderSettings = field(default_factory=RenderSettings)
+    encode: EncodeSettings = field(default_factory=EncodeSettings)
+    preset: str = DEFAULT_PRESET
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def validate(self) -> Settings:
+        r = self.render
+        if r.temporal not in TEMPORAL_MODES:
+            raise ConfigError(
+                f"--temporal must be one of {', '.join(TEMPORAL_MODES)}, not {r.temporal!r}"
+            )
+        if not 0.0 <= r.strength <= 1.0:
+            raise ConfigError(f"--strength must be between 0 and 1, not {r.strength}")
+        if r.max_side < 0 or (0 < r.max_side < 16):
+            raise ConfigError(
+                f"--max-side must be 0 (source size) or at least 16, not {r.max_side}"
+            )
+        if r.tile and r.tile <= 2 * r.tile_overlap:
+            raise ConfigError(
+                f"--tile ({r.tile}) must be larger than twice the tile overlap ({r.tile_overlap})"
+            )
+        a = self.adapt
+        if a.steps < 1 or a.batch_size < 1 or a.crop < 32 or a.sequence_length < 1:
+            raise ConfigError(
+                "adapt: steps and batch_size must be >= 1, crop >= 32, sequence_length >= 1"
+            )
+        if not 0 <= self.encode.crf <= 63:
+            raise ConfigError(f"--crf must be between 0 and 63, not {self.encode.crf}")
+        return self
+
+
+def configs_dir() -> Path:
+    """Presets ship inside the wheel (vidstyle/configs); in a source checkout they are ./configs."""
+    packaged = Path(__file__).parent / "configs"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / "configs"
+
+
+def available_presets() -> list[str]:
+    return sorted(p.stem for p in configs_dir().glob("*.toml"))
+
+
+def _merge_table(target: Any, table: dict[str, Any], where: str) -> None:
+    known = {f.name: f for f in fields(target)}
+    for key, value in table.items():
+        name = key.replace("-", "_")
+        if name not in known:
+            raise ConfigError(f"unknown setting [{where}] {key}")
+        current = getattr(target, name)
+        try:
+            if isinstance(current, tuple):
+                value = tuple(type(current[0])(v) for v in value)
+            elif isinstance(current, bool):
+                if not isinstance(value, bool):
+                    raise TypeError
+            elif isinstance(current, (int, float, str)):
+                value = type(current)(value)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"[{where}] {key}: expected {type(current).__name__}, got {value!r}"
+            ) from None
+        setattr(target, name, value)
+
+
+def apply_table(settings: Settings, data: dict[str, Any], source: str) -> None:
+    for section, table in data.items():
+        if section == "description":
+            continue
+        if section not in ("network", "adapt", "render", "encode") or not isinstance(table, dict):
+            raise ConfigError(f"{source}: unknown section [{section}]")
+        _merge_table(getattr(settings, section), table, section)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError("config file not found", path) from None
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"not a valid TOML config ({exc})", path) from None
+
+
+def load_settings(
+    preset: str | None = None,
+    config_file: str | Path | None = None,
+    overrides: dict[str, dict[str, Any]] | None = None,
+) -> Settings:
+    """Resolve settings in order: defaults, preset, config file, then explicit overrides."""
+    settings = Settings()
+    name = preset or DEFAULT_PRESET
+    preset_path = configs_dir() / f"{name}.toml"
+    if not preset_path.is_file():
+        choices = ", ".join(available_presets()) or "none found"
+        raise ConfigError(f"unknown preset {name!r} (available: {choices})")
+    apply_table(settings, _read_toml(preset_path), f"preset {name}")
+    settings.preset = name
+    if config_file is not None:
+        apply_table(settings, _read_toml(Path(config_file)), str(config_file))
+    for section, table in (overrides or {}).items():
+        _merge_table(
+            getattr(settings, section), {k: v for k, v in table.items() if v is not None}, section
+        )
+    return settings.validate()

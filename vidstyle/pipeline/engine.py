@@ -1,0 +1,305 @@
+"""The one frame loop: decode -> optical flow -> style network -> encode.
+
+The CLI, batch mode and farm chunk tasks all call `render()`. Stages overlap: a decode thread
+reads ahead, a thread pool computes optical flow for coming frame pairs (flow depends only on the
+input, so it runs ahead of the network), the network runs on the calling thread (the GPU stream),
+and an encode thread writes finished frames. Every queue is bounded, so memory does not grow with
+the length of the video.
+
+Temporal modes:
+- warm: frame t is stylized from (frame t, previous stylized frame warped by flow t->t-1, flow
+  reliability mask); the chain restarts at scene cuts. Sequential by nature.
+- loss-only / off: frames are independent, so they are batched through the network.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from vidstyle.config import Settings
+from vidstyle.errors import MediaError
+from vidstyle.flow import bidirectional_flow, is_scene_cut, make_flow, reliability_mask
+from vidstyle.io import (
+    Frame,
+    fit_size,
+    frame_timestamps,
+    is_image_sequence,
+    open_reader,
+    open_writer,
+    probe,
+)
+from vidstyle.pipeline.stages import BackgroundSink, Prefetch, StageClock, ordered_map
+from vidstyle.pipeline.stylizer import Stylizer
+
+
+@dataclass
+class FlowPair:
+    """Flow from frame t back to t-1, its reliability mask, and whether t starts a new shot."""
+
+    back: np.ndarray
+    mask: np.ndarray
+    cut: bool
+
+
+@dataclass
+class RenderStats:
+    frames: int = 0  # frames written
+    processed: int = 0  # frames through the network (warm-up frames included)
+    seconds: float = 0.0
+    scene_cuts: list[int] = field(default_factory=list)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    size: tuple[int, int] = (0, 0)
+
+    @property
+    def fps(self) -> float:
+        return self.processed / self.seconds if self.seconds else 0.0
+
+    def to_dict(self) -> dict:
+        stage_fps = {
+            k: round(self.processed / v, 1) if v else None for k, v in self.stage_seconds.items()
+        }
+        return {
+            "frames": self.frames,
+            "processed": self.processed,
+            "seconds": round(self.seconds, 2),
+            "fps": round(self.fps, 2),
+            "scene_cuts": self.scene_cuts,
+            "stage_fps": stage_fps,
+            "width": self.size[0],
+            "height": self.size[1],
+        }
+
+
+@dataclass
+class RenderRange:
+    """Which frames to render: [start, end) are written, `warmup` frames before start are only
+    run through the warm-start chain so the first written frame already has temporal context."""
+
+    start: int = 0
+    end: int | None = None
+    warmup: int = 0
+
+
+def _flow_pairs(
+    frames: Iterator[Frame], settings: Settings, clock: StageClock, workers: int
+) -> Iterator[tuple[Frame, FlowPair | None]]:
+    """Attach to each frame the flow back to its predecessor, computed ahead in a thread pool."""
+    estimator = make_flow(settings.render.flow, max_side=settings.render.flow_max_side)
+    detect_cuts = settings.render.scene_cut
+
+    def pairs() -> Iterator[tuple[Frame, Frame | None]]:
+        previous = None
+        for frame in frames:
+            yield frame, previous
+            previous = frame
+
+    def compute(pair: tuple[Frame, Frame | None]) -> FlowPair | None:
+        frame, previous = pair
+        if previous is None:
+            return None
+        start = time.perf_counter()
+        back, forward = bidirectional_flow(estimator, frame.rgb, previous.rgb)
+        mask = reliability_mask(back, forward)
+        cut = detect_cuts and is_scene_cut(frame.rgb, previous.rgb, back, mask)
+        clock.add("flow", time.perf_counter() - start)
+        return FlowPair(back, mask, cut)
+
+    for (frame, _), flow in ordered_map(compute, pairs(), workers=workers):
+        yield frame, flow
+
+
+def _batched(items: Iterator[Frame], size: int) -> Iterator[list[Frame]]:
+    batch: list[Frame] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def work_size(width: int, height: int, max_side: int) -> tuple[int, int]:
+    """The size frames are stylized and written at: the source's exactly (odd sizes too), or
+    scaled down to --max-side on the long side (even sizes, as encoders like them)."""
+    if not max_side or max(width, height) <= max_side:
+        return width, height
+    return fit_size(width, height, max_side)
+
+
+def render(
+    source: str | Path,
+    output: str | Path,
+    stylizer: Stylizer,
+    settings: Settings,
+    *,
+    frames: RenderRange | None = None,
+    keep_timestamps: bool = False,
+    audio: bool | None = None,
+    progress: bool = True,
+    flow_workers: int = 2,
+    rate: Fraction | None = None,
+) -> RenderStats:
+    """Stylize `source` into `output` (written atomically). Returns timings and counts.
+
+    `keep_timestamps` writes source timestamps unchanged (farm chunks, assembled later);
+    otherwise the first written frame starts at time 0 and audio is trimmed to match.
+    `rate` is the frame rate of an image-sequence source (videos carry their own).
+    """
+    frames = frames or RenderRange()
+    render_cfg, encode = settings.render, settings.encode
+    clock = StageClock()
+    stats = RenderStats()
+    info = probe(source, rate=rate)
+    size = work_size(info.display_width, info.display_height, render_cfg.max_side)
+    stats.size = size
+    end = info.frame_count if frames.end is None else min(frames.end, info.frame_count)
+    if frames.start >= end:
+        raise MediaError(
+            f"frame range {frames.start}-{end} is empty (the source has {info.frame_count} frames)",
+            source,
+        )
+    first = max(0, frames.start - frames.warmup)
+    reader = open_reader(str(source), rate=rate, size=size, start_index=first, end_index=end)
+
+    writer_kw = dict(
+        width=size[0],
+        height=size[1],
+        rate=info.rate,
+        time_base=info.time_base,
+        codec=encode.codec,
+        crf=encode.crf,
+        preset=encode.preset or None,
+        pix_fmt=encode.pix_fmt or None,
+        template=info,
+    )
+    if is_image_sequence(str(output)):  # numbered like the source frames they come from
+        writer_kw["first_number"] = frames.start + 1
+    keep_audio = encode.audio if audio is None else audio
+    timestamps = None
+    if not keep_timestamps:
+        timestamps = _first_kept_time(source, frames.start, end, info)
+        writer_kw["time_offset"] = timestamps[0]
+    if keep_audio and info.audio and not keep_timestamps:
+        writer_kw["audio_from"] = Path(source)
+        writer_kw["audio_window"] = (timestamps[1], timestamps[2])
+    writer = open_writer(str(output), **writer_kw)
+
+    bar = tqdm(
+        total=end - frames.start,
+        desc="stylizing",
+        unit="frame",
+        disable=not progress,
+        leave=False,
+        dynamic_ncols=True,
+    )
+    started = time.perf_counter()
+
+    def encode_one(item: tuple[np.ndarray, Frame]) -> None:
+        t0 = time.perf_counter()
+        rgb, frame = item
+        writer.write(rgb, frame.pts)
+        clock.add("encode", time.perf_counter() - t0)
+        bar.update(1)
+
+    decoded = Prefetch(clock.timed("decode", reader), depth=8, name="decode")
+    sink = BackgroundSink(encode_one, depth=8, name="encode")
+    try:
+        if render_cfg.temporal == "warm":
+            _warm_loop(decoded, stylizer, settings, clock, stats, sink, frames.start, flow_workers)
+        else:
+            _parallel_loop(decoded, stylizer, settings, clock, stats, sink, frames.start)
+        sink.close()
+        writer.close()
+    except BaseException:
+        decoded.close()
+        with contextlib.suppress(BaseException):
+            sink.close()
+        writer.abort()
+        raise
+    finally:
+        bar.close()
+        reader.close()
+    stats.seconds = time.perf_counter() - started
+    stats.stage_seconds = dict(clock.busy)
+    return stats
+
+
+def _first_kept_time(source, start: int, end: int, info) -> tuple[int, float | None, float | None]:
+    """(pts offset, audio window start s, audio window end s) for a render that starts at 0."""
+    if start == 0 and end >= info.frame_count:
+        return 0, None, None
+    pts = frame_timestamps(source)
+    tb = float(info.time_base)
+    offset = pts[start]
+    window_end = pts[end] * tb if end < len(pts) else None
+    return offset, offset * tb, window_end
+
+
+def _emit(
+    sink: BackgroundSink,
+    outputs: list[np.ndarray],
+    batch: list[Frame],
+    keep_from: int,
+    stats: RenderStats,
+) -> None:
+    for rgb, frame in zip(outputs, batch, strict=True):
+        if frame.index >= keep_from:
+            sink.put((rgb, frame))
+            stats.frames += 1
+
+
+def _warm_loop(
+    decoded,
+    stylizer: Stylizer,
+    settings: Settings,
+    clock: StageClock,
+    stats: RenderStats,
+    sink: BackgroundSink,
+    keep_from: int,
+    workers: int,
+) -> None:
+    previous: torch.Tensor | None = None
+    for frame, pair in _flow_pairs(iter(decoded), settings, clock, workers):
+        t0 = time.perf_counter()
+        x = stylizer.upload([frame.rgb])
+        warm = mask = None
+        if pair is not None and previous is not None:
+            if pair.cut:
+                stats.scene_cuts.append(frame.index)
+            else:
+                flow, mask = stylizer.upload_flow(pair.back, pair.mask)
+                warm = stylizer.warp(previous, flow)
+        raw = stylizer.network(x, warm, mask)
+        previous = raw
+        out = stylizer.download(stylizer.finish(raw, x))
+        clock.add("network", time.perf_counter() - t0)
+        stats.processed += 1
+        _emit(sink, out, [frame], keep_from, stats)
+
+
+def _parallel_loop(
+    decoded,
+    stylizer: Stylizer,
+    settings: Settings,
+    clock: StageClock,
+    stats: RenderStats,
+    sink: BackgroundSink,
+    keep_from: int,
+) -> None:
+    for batch in _batched(iter(decoded), max(1, settings.render.batch_size)):
+        t0 = time.perf_counter()
+        x = stylizer.upload([f.rgb for f in batch])
+        out = stylizer.download(stylizer.finish(stylizer.network(x), x))
+        clock.add("network", time.perf_counter() - t0)
+        stats.processed += len(batch)
+        _emit(sink, out, batch, keep_from, stats)
