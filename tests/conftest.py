@@ -6,7 +6,10 @@ once per test run and must be treated as read-only.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -47,3 +50,143 @@ def vfr_clip(synth_dir: Path) -> Path:
 def gop_clip(synth_dir: Path) -> Path:
     """64x48, 24 frames, keyframe every 8, B-frames, no audio, .mkv (read-only)."""
     return make_clip(synth_dir / "gop.mkv", frames=24, audio=False, gop=8, bframes=2)
+
+
+# -- end-to-end: CLI and pipeline (tests/test_cli.py, tests/test_pipeline.py) ----------------
+
+TINY_CONFIG = """\
+[network]
+channels = [4, 8, 8]
+residual_blocks = 1
+outer_kernel = 3
+[adapt]
+steps = 3
+batch_size = 1
+crop = 32
+sample_runs = 2
+[render]
+max_side = 96
+[encode]
+preset = "ultrafast"
+"""
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def err_lines(self) -> list[str]:
+        return [line for line in self.err.splitlines() if line.strip()]
+
+
+def _invoke(argv: list[str]) -> int:
+    from vidstyle.cli import main
+
+    try:
+        main(argv)
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        return 1
+    return 0
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    import cv2
+    import torch
+
+    before = torch.get_num_threads(), cv2.getNumThreads()
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before[0])
+        cv2.setNumThreads(before[1])
+
+
+@pytest.fixture(scope="module")
+def torch_one_thread() -> Iterator[None]:
+    """One intra-op thread for torch and OpenCV in this module: on a small machine shared by
+    several busy processes, two spinning OpenMP threads made the tiny network ~100x slower."""
+    with _one_thread():
+        yield
+
+
+@pytest.fixture
+def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh, empty model cache for this test ($VIDSTYLE_CACHE)."""
+    cache = tmp_path / "model-cache"
+    monkeypatch.setenv("VIDSTYLE_CACHE", str(cache))
+    return cache
+
+
+@pytest.fixture(scope="session")
+def e2e_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("e2e")
+
+
+@pytest.fixture(scope="session")
+def tiny_config(e2e_dir: Path) -> Path:
+    """A TOML settings file for a network small enough to adapt in a second (read-only)."""
+    path = e2e_dir / "tiny.toml"
+    path.write_text(TINY_CONFIG)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_opts(tiny_config: Path) -> list[str]:
+    """CLI options every end-to-end run uses: the tiny network, the draft preset, no bars."""
+    return ["--config", str(tiny_config), "--preset", "draft", "-q"]
+
+
+@pytest.fixture(scope="session")
+def style_image(e2e_dir: Path) -> Path:
+    """A 48x40 PNG of saturated blue/orange stripes with noise: colours far from the clips'."""
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    img = np.zeros((40, 48, 3), np.uint8)
+    img[:, :] = (30, 60, 220)
+    img[:, ::6] = (240, 150, 20)
+    img[:, 1::6] = (240, 150, 20)
+    img = np.clip(img.astype(int) + rng.integers(-30, 30, img.shape), 0, 255).astype(np.uint8)
+    path = e2e_dir / "style.png"
+    cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model(
+    e2e_dir: Path,
+    style_image: Path,
+    cfr_clip: Path,
+    tiny_opts: list[str],
+) -> Path:
+    """A model made once by `vidstyle adapt STYLE -o MODEL --content cfr_clip` (read-only)."""
+    path = e2e_dir / "tiny-model.safetensors"
+    with pytest.MonkeyPatch.context() as mp, _one_thread():
+        mp.setenv("VIDSTYLE_CACHE", str(e2e_dir / "adapt-cache"))
+        argv = ["adapt", str(style_image), "-o", str(path), "--content", str(cfr_clip)]
+        code = _invoke([*argv, *tiny_opts])
+    assert code == 0, f"`vidstyle adapt` failed with exit status {code}"
+    return path
+
+
+@pytest.fixture
+def vidstyle_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
+    """Run the command line in this process: `vidstyle_cli(*args)` -> CliResult(code, out,
+    err). Arguments go through `vidstyle.cli.main`, so `IN STYLE OUT` means `run IN STYLE OUT`."""
+
+    def invoke(*args: object) -> CliResult:
+        capsys.readouterr()
+        code = _invoke([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return CliResult(code, out, err)
+
+    return invoke

@@ -7,14 +7,24 @@ after minutes of adaptation), gets a model (given, cached or adapted), and runs 
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 from vidstyle.adapt import Adapted, adapt
 from vidstyle.config import Settings
 from vidstyle.errors import MediaError, VidstyleError
-from vidstyle.io import VIDEO_SUFFIXES, check_writable, frame_timestamps, load_image, probe
+from vidstyle.io import (
+    VIDEO_SUFFIXES,
+    check_writable,
+    frame_timestamps,
+    is_image_sequence,
+    load_image,
+    probe,
+)
+from vidstyle.io.patterns import parse_numbered
 from vidstyle.models.device import Runtime, resolve_runtime
 from vidstyle.models.store import load_card, load_model
 from vidstyle.pipeline.engine import RenderRange, RenderStats, render
@@ -35,6 +45,7 @@ class RunOptions:
     use_cache: bool = True
     preview: bool = False
     progress: bool = True
+    rate: Fraction | None = None  # frame rate of an image-sequence input
 
 
 @dataclass
@@ -81,11 +92,13 @@ def get_model(
     )
 
 
-def frame_range_for_times(path: Path, start: float | None, end: float | None) -> RenderRange:
+def frame_range_for_times(
+    path: Path, start: float | None, end: float | None, rate: Fraction | None = None
+) -> RenderRange:
     """--start/--end seconds -> the frames whose presentation time lies in [start, end)."""
     if start is None and end is None:
         return RenderRange()
-    info = probe(path)
+    info = probe(path, rate=rate)
     tb = float(info.time_base)
     times = [pts * tb - info.start_time for pts in frame_timestamps(path)]
     lo = (
@@ -99,27 +112,49 @@ def frame_range_for_times(path: Path, start: float | None, end: float | None) ->
         else next((i for i, t in enumerate(times) if t >= end - 1e-6), len(times))
     )
     if lo >= hi:
-        raise MediaError(
-            f"no frames between --start {start} and --end {end} "
-            f"(the video is {info.duration:.2f} s long)",
-            path,
+        wanted = " and ".join(
+            f"{name} {value:g}"
+            for name, value in (("--start", start), ("--end", end))
+            if value is not None
         )
+        raise MediaError(f"no frames for {wanted} (the video is {info.duration:.2f} s long)", path)
     return RenderRange(start=lo, end=hi)
 
 
-def preflight(input: Path, style: Path | None, output: Path | None) -> None:
+def same_file(a: Path, b: Path) -> bool:
+    """True when both paths exist and are the same file (symlinks and hard links too)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def preflight(
+    input: Path, style: Path | None, output: Path | None, rate: Fraction | None = None
+) -> None:
     """Cheap checks of every path, so bad input fails before any expensive work."""
-    probe(input)
+    probe(input, rate=rate)
     if style is not None:
         load_image(style)
     if output is not None:
         check_writable(output)
+        if same_file(input, output):  # the finished output would be renamed over the source
+            raise MediaError("output is the input file; choose another output name", output)
+
+
+def preview_path(output: Path) -> Path:
+    """OUT.preview.jpg beside a video; beside an image sequence, its name without the frame
+    number (out/shot.%04d.png -> out/shot.preview.jpg), never a name with a pattern in it."""
+    numbered = parse_numbered(output) if is_image_sequence(output) else None
+    if numbered is None:
+        return output.with_suffix(".preview.jpg")
+    return numbered.directory / f"{numbered.prefix}preview.jpg"
 
 
 def run_one(opts: RunOptions) -> RunResult:
     settings = opts.settings
-    preflight(opts.input, None if opts.model else opts.style, opts.output)
-    frames = frame_range_for_times(opts.input, opts.start, opts.end)
+    preflight(opts.input, None if opts.model else opts.style, opts.output, opts.rate)
+    frames = frame_range_for_times(opts.input, opts.start, opts.end, opts.rate)
     runtime = resolve_runtime(settings.render.device, settings.render.precision)
     started = time.perf_counter()
     adapted = get_model(
@@ -134,9 +169,19 @@ def run_one(opts: RunOptions) -> RunResult:
     adapted_seconds = time.perf_counter() - started if adapted.trained else None
     stylizer = Stylizer(adapted.net, runtime, settings.render)
     stats = render(
-        opts.input, opts.output, stylizer, settings, frames=frames, progress=opts.progress
+        opts.input,
+        opts.output,
+        stylizer,
+        settings,
+        frames=frames,
+        progress=opts.progress,
+        rate=opts.rate,
     )
-    preview = write_preview(opts.input, opts.output) if opts.preview else None
+    preview = None
+    if opts.preview:  # source frame `frames.start` is output frame 0
+        preview = write_preview(
+            opts.input, opts.output, preview_path(opts.output), source_start=frames.start
+        )
     return RunResult(opts.output, stats, adapted.path, adapted_seconds, preview)
 
 
@@ -234,14 +279,24 @@ def run_batch(
         load_image(style)
     items: list[BatchItem] = []
     todo: list[tuple[Path, Path, int]] = []
+    claimed: dict[Path, Path] = {}  # output -> the input writing it (clip.mov and clip.mp4)
     for video in videos:
         out = output_dir / (video.stem + suffix)
         item = BatchItem(str(video), str(out), "pending")
         items.append(item)
+        if out in claimed:
+            item.status = "failed"
+            item.error = f"same output name as {claimed[out].name}; rename one of them"
+            continue
+        claimed[out] = video
         try:
             frames = probe(video).frame_count
         except VidstyleError as exc:
             item.status, item.error = "failed", exc.message
+            continue
+        if same_file(video, out):  # would replace the source (and look "complete")
+            item.status = "failed"
+            item.error = "output would overwrite this input; use another output folder or --suffix"
             continue
         if not overwrite and is_complete(out, frames):
             item.status, item.frames = "skipped", frames

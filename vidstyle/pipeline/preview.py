@@ -24,8 +24,11 @@ def _frames_at(path: str | Path, indices: list[int], size: tuple[int, int]) -> l
     return [found[i] for i in indices if i in found]
 
 
-def contact_sheet(source: str | Path, result: str | Path, count: int = 4) -> np.ndarray:
-    """RGB image: `count` evenly spaced source frames (top row) and result frames (bottom)."""
+def contact_sheet(
+    source: str | Path, result: str | Path, count: int = 4, source_start: int = 0
+) -> np.ndarray:
+    """RGB image: `count` evenly spaced source frames (top row) and result frames (bottom).
+    `source_start`: the source frame that became the result's first (a --start render)."""
     with open_reader(str(result)) as reader:
         info = reader.info
     frames = info.frame_count
@@ -35,7 +38,7 @@ def contact_sheet(source: str | Path, result: str | Path, count: int = 4) -> np.
         max(2, round(info.display_width * scale) // 2 * 2),
         max(2, round(info.display_height * scale) // 2 * 2),
     )
-    top = _frames_at(source, indices, size)
+    top = _frames_at(source, [i + source_start for i in indices], size)
     bottom = _frames_at(result, indices, size)
     n = min(len(top), len(bottom))
     gap = np.full((size[1], 4, 3), 255, np.uint8)
@@ -51,9 +54,11 @@ def contact_sheet(source: str | Path, result: str | Path, count: int = 4) -> np.
     )
 
 
-def write_preview(source: str | Path, result: str | Path, path: Path | None = None) -> Path:
+def write_preview(
+    source: str | Path, result: str | Path, path: Path | None = None, source_start: int = 0
+) -> Path:
     """Write the contact sheet beside the result (OUT.preview.jpg) and return its path."""
     path = path or Path(str(result)).with_suffix(".preview.jpg")
-    sheet = contact_sheet(source, result)
+    sheet = contact_sheet(source, result, source_start=source_start)
     cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
     return path
