@@ -11,12 +11,14 @@ import functools
 import json
 import sys
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 
 import typer
 
 from vidstyle import __version__
-from vidstyle.errors import VidstyleError
+from vidstyle.errors import ConfigError, VidstyleError
+from vidstyle.farm.cli import farm_app
 
 app = typer.Typer(
     name="vidstyle",
@@ -48,6 +50,21 @@ def user_errors(command: Callable) -> Callable:
             raise typer.Exit(130) from None
 
     return wrapper
+
+
+def parse_rate(text: str | None) -> Fraction | None:
+    """'24', '23.976', '30000/1001' -> an exact Fraction (NTSC rates stay exact)."""
+    if text is None:
+        return None
+    try:
+        rate = Fraction(text).limit_denominator(1001) if "." in text else Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        raise ConfigError(f"--rate must be a number like 24 or 30000/1001, not {text!r}") from None
+    if rate <= 0:
+        raise ConfigError(f"--rate must be positive, not {text!r}")
+    if "." in text and abs(float(rate) * 1.001 - round(float(rate) * 1.001)) < 1e-3:
+        rate = Fraction(round(float(rate) * 1.001) * 1000, 1001)  # 23.976 -> 24000/1001
+    return rate
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -116,6 +133,9 @@ def run_command(
     start: float = typer.Option(None, "--start", help="Start time in seconds."),
     end: float = typer.Option(None, "--end", help="End time in seconds."),
     no_audio: bool = typer.Option(False, "--no-audio", help="Drop the audio streams."),
+    rate: str = typer.Option(
+        None, "--rate", help="Frame rate of an image-sequence input: 24, 25, 30000/1001 ..."
+    ),
     content: list[Path] = typer.Option(
         None,
         "--content",
@@ -157,6 +177,7 @@ def run_command(
             use_cache=not no_cache,
             preview=preview,
             progress=not quiet,
+            rate=parse_rate(rate),
         )
     )
     typer.echo(result.summary())
@@ -244,6 +265,54 @@ def batch_command(
         raise typer.Exit(1)
 
 
+@app.command("eval")
+@user_errors
+def eval_command(
+    input: Path = typer.Argument(..., help="The source video."),
+    outputs: list[Path] = typer.Argument(
+        ...,
+        help="One or more stylized versions of it "
+        "(compared side by side with one flow computation).",
+    ),
+    style: Path = typer.Option(
+        None,
+        "--style",
+        "-s",
+        help="Style image: also report the Gram style distance and the content distance.",
+    ),
+    size: int = typer.Option(384, "--size", help="Long side for style/content distances."),
+    every: int = typer.Option(1, "--every", help="Score style/content on every k-th frame."),
+    flow_size: int = typer.Option(
+        None, "--flow-size", help="Long side for the warping error (default: the input's size)."
+    ),
+    keep_cuts: bool = typer.Option(
+        False,
+        "--keep-cuts",
+        help="Count frame pairs across scene "
+        "cuts in the warping error (Lai et al. do; default: skip).",
+    ),
+    json_path: Path = typer.Option(None, "--json", help="Also write the report as JSON here."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Measure flicker (warping error, Lai et al. 2018) and style transfer of rendered videos."""
+    from vidstyle.metrics.report import evaluate, format_report
+
+    names = [p.name if [q.name for q in outputs].count(p.name) == 1 else str(p) for p in outputs]
+    report = evaluate(
+        input,
+        dict(zip(names, outputs, strict=True)),
+        style,
+        size=size,
+        every=every,
+        flow_size=flow_size,
+        skip_cuts=not keep_cuts,
+        progress=not quiet,
+    )
+    typer.echo(format_report(report))
+    if json_path is not None:
+        json_path.write_text(json.dumps(report, indent=2))
+
+
 @app.command("info")
 @user_errors
 def info_command(
@@ -268,6 +337,9 @@ def info_command(
         width = max(len(k) for k in data)
         for key, value in data.items():
             typer.echo(f"{key:<{width}}  {value}")
+
+
+app.add_typer(farm_app, name="farm")
 
 
 def version_callback(value: bool) -> None:
@@ -299,8 +371,10 @@ def _with_default_command(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point."""
-    app(args=_with_default_command(list(sys.argv[1:] if argv is None else argv)),
-        prog_name="vidstyle")
+    app(
+        args=_with_default_command(list(sys.argv[1:] if argv is None else argv)),
+        prog_name="vidstyle",
+    )
 
 
 def _print_error(message: str) -> None:
