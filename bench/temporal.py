@@ -35,24 +35,37 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=4, help="style metrics on every k-th frame")
     args = parser.parse_args()
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    results: dict = {"clip": str(args.clip), "style": str(args.style), "preset": args.preset,
-                     "modes": {}}
+    results: dict = {
+        "clip": str(args.clip),
+        "style": str(args.style),
+        "preset": args.preset,
+        "modes": {},
+    }
     outputs = {}
     for mode in args.modes.split(","):
-        settings = load_settings(args.preset, args.config,
-                                 {"render": {"temporal": mode, "max_side": args.max_side}})
+        settings = load_settings(
+            args.preset, args.config, {"render": {"temporal": mode, "max_side": args.max_side}}
+        )
         out = args.out_dir / f"{args.clip.stem}.{mode}.mp4"
         started = time.perf_counter()
-        run = run_one(RunOptions(input=args.clip, style=args.style, output=out,
-                                 settings=settings, progress=sys.stderr.isatty()))
+        run = run_one(
+            RunOptions(
+                input=args.clip,
+                style=args.style,
+                output=out,
+                settings=settings,
+                progress=sys.stderr.isatty(),
+            )
+        )
         results["modes"][mode] = {
             "adapt_seconds": round(run.adapted_seconds, 1) if run.adapted_seconds else "cached",
             "render_fps": round(run.stats.fps, 2),
             "wall_seconds": round(time.perf_counter() - started, 1),
         }
         outputs[mode] = out
-    report = evaluate(args.clip, outputs, args.style, every=args.every,
-                      progress=sys.stderr.isatty())
+    report = evaluate(
+        args.clip, outputs, args.style, every=args.every, progress=sys.stderr.isatty()
+    )
     results["input_warping_error"] = report["input_warping_error"]
     results["cuts"] = report["cuts"]
     for mode, entry in report["outputs"].items():

@@ -23,12 +23,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vidstyle.adapt import network_config
 from vidstyle.config import load_settings
 from vidstyle.flow import bidirectional_flow, is_scene_cut, make_flow, reliability_mask
 from vidstyle.io import VideoReader, VideoWriter, probe
 from vidstyle.models.device import resolve_runtime
 from vidstyle.models.store import load_model
-from vidstyle.models.stylenet import StyleNet, StyleNetConfig
+from vidstyle.models.stylenet import StyleNet
 from vidstyle.pipeline.engine import RenderRange, render, work_size
 from vidstyle.pipeline.stylizer import Stylizer
 
@@ -40,9 +41,8 @@ def peak_rss_mb() -> float:
 def make_net(settings, model: Path | None) -> StyleNet:
     if model is not None:
         return load_model(model)[0]
-    n = settings.network
     torch.manual_seed(0)
-    return StyleNet(StyleNetConfig(tuple(n.channels), n.residual_blocks, n.outer_kernel)).eval()
+    return StyleNet(network_config(settings)).eval()
 
 
 def naive_loop(clip: Path, out: Path, stylizer: Stylizer, settings, frames: int | None) -> float:
@@ -53,11 +53,20 @@ def naive_loop(clip: Path, out: Path, stylizer: Stylizer, settings, frames: int 
     warm_mode = settings.render.temporal == "warm"
     started = time.perf_counter()
     count = 0
-    with VideoReader(clip, size=size, end_index=frames) as reader, VideoWriter(
-        out, width=size[0], height=size[1], rate=info.rate, time_base=info.time_base,
-        codec=settings.encode.codec, crf=settings.encode.crf, preset=settings.encode.preset,
-        template=info,
-    ) as writer:
+    with (
+        VideoReader(clip, size=size, end_index=frames) as reader,
+        VideoWriter(
+            out,
+            width=size[0],
+            height=size[1],
+            rate=info.rate,
+            time_base=info.time_base,
+            codec=settings.encode.codec,
+            crf=settings.encode.crf,
+            preset=settings.encode.preset,
+            template=info,
+        ) as writer,
+    ):
         previous_rgb = previous = None
         for frame in reader:
             x = stylizer.upload([frame.rgb])
@@ -66,8 +75,8 @@ def naive_loop(clip: Path, out: Path, stylizer: Stylizer, settings, frames: int 
                 back, fwd = bidirectional_flow(flow, frame.rgb, previous_rgb)
                 m = reliability_mask(back, fwd)
                 if not is_scene_cut(frame.rgb, previous_rgb, back, m):
-                    f, mask = stylizer.upload_flow(back, m)
-                    warm = stylizer.warp(previous, f)
+                    mask = stylizer.upload_mask(m)
+                    warm = stylizer.warp(previous, back)
             raw = stylizer.network(x, warm, mask)
             previous, previous_rgb = raw, frame.rgb
             writer.write(stylizer.download(stylizer.finish(raw, x))[0], frame.pts)
@@ -82,11 +91,21 @@ def naive_fp32_loop(clip: Path, out: Path, net: StyleNet, settings, frames: int 
     net = net.eval()
     started = time.perf_counter()
     count = 0
-    with torch.no_grad(), VideoReader(clip, size=size, end_index=frames) as reader, \
-            VideoWriter(out, width=size[0], height=size[1], rate=info.rate,
-                        time_base=info.time_base, codec=settings.encode.codec,
-                        crf=settings.encode.crf, preset=settings.encode.preset,
-                        template=info) as writer:
+    with (
+        torch.no_grad(),
+        VideoReader(clip, size=size, end_index=frames) as reader,
+        VideoWriter(
+            out,
+            width=size[0],
+            height=size[1],
+            rate=info.rate,
+            time_base=info.time_base,
+            codec=settings.encode.codec,
+            crf=settings.encode.crf,
+            preset=settings.encode.preset,
+            template=info,
+        ) as writer,
+    ):
         for frame in reader:
             x = torch.from_numpy(frame.rgb).permute(2, 0, 1)[None].float() / 255
             y = net(x)[0].permute(1, 2, 0).mul(255).round().clamp(0, 255).byte().numpy()
@@ -110,34 +129,52 @@ def main() -> None:
     parser.add_argument("--naive-fp32", action="store_true", help="also time a plain fp32 loop")
     parser.add_argument("--repeat", type=int, default=1, help="alternate runs, report the best")
     args = parser.parse_args()
-    settings = load_settings(args.preset, args.config, {"render": {
-        "max_side": args.max_side, "temporal": args.temporal, "device": args.device,
-        "precision": args.precision}})
+    settings = load_settings(
+        args.preset,
+        args.config,
+        {
+            "render": {
+                "max_side": args.max_side,
+                "temporal": args.temporal,
+                "device": args.device,
+                "precision": args.precision,
+            }
+        },
+    )
     runtime = resolve_runtime(settings.render.device, settings.render.precision)
     net = make_net(settings, args.model)
     stylizer = Stylizer(make_net(settings, args.model), runtime, settings.render)
     progress = sys.stderr.isatty()
     result: dict = {
-        "clip": str(args.clip), "preset": settings.preset, "temporal": settings.render.temporal,
-        "device": runtime.describe(), "torch_threads": torch.get_num_threads(),
-        "network": list(settings.network.channels) + [settings.network.residual_blocks],
+        "clip": str(args.clip),
+        "preset": settings.preset,
+        "temporal": settings.render.temporal,
+        "device": runtime.describe(),
+        "torch_threads": torch.get_num_threads(),
+        "network": [*list(settings.network.channels), settings.network.residual_blocks],
     }
     with tempfile.TemporaryDirectory() as tmp:
         best: dict = {}
         for _ in range(args.repeat):
             if runtime.is_cuda:
                 torch.cuda.reset_peak_memory_stats()
-            stats = render(args.clip, Path(tmp) / "pipeline.mp4", stylizer, settings,
-                           frames=RenderRange(0, args.frames), progress=progress)
+            stats = render(
+                args.clip,
+                Path(tmp) / "pipeline.mp4",
+                stylizer,
+                settings,
+                frames=RenderRange(0, args.frames),
+                progress=progress,
+            )
             if not best or stats.fps > best["fps"]:
                 best = stats.to_dict()
             if args.naive:
-                fps = naive_loop(args.clip, Path(tmp) / "naive.mp4", stylizer, settings,
-                                 args.frames)
+                fps = naive_loop(
+                    args.clip, Path(tmp) / "naive.mp4", stylizer, settings, args.frames
+                )
                 result["naive_fps"] = max(result.get("naive_fps", 0), round(fps, 2))
             if args.naive_fp32:
-                fps = naive_fp32_loop(args.clip, Path(tmp) / "fp32.mp4", net, settings,
-                                      args.frames)
+                fps = naive_fp32_loop(args.clip, Path(tmp) / "fp32.mp4", net, settings, args.frames)
                 result["naive_fp32_fps"] = max(result.get("naive_fp32_fps", 0), round(fps, 2))
         result["pipeline"] = best
         result["fps"] = best["fps"]

@@ -26,6 +26,7 @@ class NetworkSettings:
     channels: tuple[int, int, int] = (32, 64, 128)
     residual_blocks: int = 5
     outer_kernel: int = 9
+    carry_max: float = 0.85  # most of the warped previous frame a pixel may keep
 
 
 @dataclass
@@ -35,10 +36,11 @@ class AdaptSettings:
     crop: int = 256  # training crop side, in work-resolution pixels
     learning_rate: float = 2e-3
     content_weight: float = 1.0
-    style_weight: float = 1.0  # relative: style loss is normalised by the style's own Gram energy
+    style_weight: float = 10.0  # relative: style loss is normalised by the style's own Gram energy
     tv_weight: float = 1e-3
-    temporal_weight: float = 50.0
+    temporal_weight: float = 100.0
     sequence_length: int = 3  # frames per training chain: the network learns from its own outputs
+    burn_in: int = 4  # chain frames run before the trained ones (exposes carried-over drift)
     sample_runs: int = 32  # short runs of consecutive frames sampled across the video
     style_scale: float = 1.0  # style image long side relative to the work long side (stroke size)
     seed: int = 0
@@ -177,4 +179,12 @@ def load_settings(
         _merge_table(
             getattr(settings, section), {k: v for k, v in table.items() if v is not None}, section
         )
+    return settings.validate()
+
+
+def settings_from_dict(data: dict[str, Any]) -> Settings:
+    """Rebuild Settings from `Settings.to_dict()` output (job files, model cards)."""
+    settings = Settings()
+    apply_table(settings, {k: v for k, v in data.items() if k != "preset"}, "settings")
+    settings.preset = str(data.get("preset", DEFAULT_PRESET))
     return settings.validate()

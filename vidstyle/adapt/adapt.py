@@ -35,7 +35,7 @@ class Adapted:
 
 def network_config(settings: Settings) -> StyleNetConfig:
     n = settings.network
-    return StyleNetConfig(tuple(n.channels), n.residual_blocks, n.outer_kernel)
+    return StyleNetConfig(tuple(n.channels), n.residual_blocks, n.outer_kernel, n.carry_max)
 
 
 def work_side(sources: list[Path], max_side: int) -> int:
@@ -105,11 +105,13 @@ def adapt(
         return Adapted(net, card, output or cached, trained=False)
 
     a = settings.adapt
+    temporal = settings.render.temporal
+    length = {"off": 1, "loss-only": a.sequence_length}.get(temporal, a.burn_in + a.sequence_length)
     runs = content_runs(
         content,
         max_side=side,
         runs=a.sample_runs,
-        length=a.sequence_length if settings.render.temporal != "off" else 1,
+        length=length,
         flow_max_side=settings.render.flow_max_side,
     )
     sampler = RunSampler(runs, a.crop, seed=a.seed)

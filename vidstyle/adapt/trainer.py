@@ -21,12 +21,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from vidstyle.adapt.data import RunSampler
+from vidstyle.adapt.data import Batch, RunSampler
 from vidstyle.config import AdaptSettings
 from vidstyle.flow import warp_torch
 from vidstyle.models.device import Runtime
 from vidstyle.models.losses import content_loss, gram, temporal_loss, total_variation
-from vidstyle.models.stylenet import StyleNet
+from vidstyle.models.stylenet import CHAIN_WARP, StyleNet
 from vidstyle.models.vgg import CONTENT_LAYER, STYLE_LAYERS, VGG19Features
 
 # relu5_1 adds ~25% to every VGG pass and little to the look; the metric still includes it.
@@ -85,6 +85,27 @@ def _in_bounds(flow: torch.Tensor) -> torch.Tensor:
     return inside.unsqueeze(1).to(flow.dtype)
 
 
+def _chain_inputs(previous: torch.Tensor | None, batch: Batch, t: int):
+    """The warm-start inputs for frame t: previous output warped into place, and its mask."""
+    if previous is None:
+        return None, None
+    flow = batch.flows[:, t - 1]
+    warped = warp_torch(previous, flow, mode=CHAIN_WARP).clamp_(0.0, 1.0)
+    return warped, batch.masks[:, t - 1] * _in_bounds(flow)
+
+
+@torch.no_grad()
+def _run_chain(net: StyleNet, batch: Batch, frames: int, runtime: Runtime) -> torch.Tensor | None:
+    """Run the warm-start chain over the first `frames` frames; return the last output."""
+    previous = None
+    for t in range(frames):
+        frame = batch.frames[:, t].contiguous(memory_format=torch.channels_last)
+        warm, mask = _chain_inputs(previous, batch, t)
+        with runtime.autocast():
+            previous = net(frame, warm, mask).float()
+    return previous
+
+
 @torch.no_grad()
 def recalibrate_batchnorm(
     net: StyleNet,
@@ -97,7 +118,8 @@ def recalibrate_batchnorm(
     """Recompute BN running statistics as exact averages over fresh batches of the footage.
 
     Running averages collected during training lag behind the weights; inference uses fixed
-    statistics, so they are re-estimated once with the final weights.
+    statistics, so they are re-estimated once with the final weights, on the same mix of cold
+    and warm-started frames the network will see.
     """
     norms = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
     for m in norms:
@@ -106,16 +128,7 @@ def recalibrate_batchnorm(
     net.train()
     length = sampler.max_length if temporal == "warm" else 1
     for _ in range(batches):
-        batch = sampler.sample(batch_size, length, runtime.device)
-        previous = None
-        for t in range(batch.frames.shape[1]):
-            frame = batch.frames[:, t].contiguous(memory_format=torch.channels_last)
-            warm = mask = None
-            if previous is not None:
-                flow = batch.flows[:, t - 1]
-                warm, mask = warp_torch(previous, flow), batch.masks[:, t - 1] * _in_bounds(flow)
-            with runtime.autocast():
-                previous = net(frame, warm, mask).float()
+        _run_chain(net, sampler.sample(batch_size, length, runtime.device), length, runtime)
     for m in norms:
         m.momentum = 0.1
     net.eval()
@@ -142,26 +155,25 @@ def train_stylenet(
         optimiser, max_lr=settings.learning_rate, total_steps=settings.steps, pct_start=0.1
     )
     length = 1 if temporal == "off" else max(2, settings.sequence_length)
+    burn_in = settings.burn_in if temporal == "warm" else 0
+    coin = torch.Generator().manual_seed(settings.seed)
     log = TrainingLog()
     start = time.perf_counter()
     for step in range(settings.steps):
-        batch = sampler.sample(settings.batch_size, length, device)
-        steps_in_time = batch.frames.shape[1]
+        # Half the chains start cold (the first frame of a shot must look right too); the other
+        # half first run `burn_in` frames without gradients, so the trained frames start from
+        # what the network itself carried over several frames, as deep in a long shot.
+        burn = burn_in if burn_in and torch.rand((), generator=coin).item() < 0.5 else 0
+        batch = sampler.sample(settings.batch_size, burn + length, device)
+        previous = _run_chain(net, batch, burn, runtime) if burn else None
+        trained = batch.frames.shape[1] - burn
         total = torch.zeros((), device=device)
         parts = dict.fromkeys(("content", "style", "tv", "temporal"), 0.0)
-        previous = None
-        for t in range(steps_in_time):
+        for t in range(burn, burn + trained):
             frame = batch.frames[:, t].contiguous(memory_format=torch.channels_last)
-            mask = warped_previous = None
-            if previous is not None:
-                flow = batch.flows[:, t - 1]
-                mask = batch.masks[:, t - 1] * _in_bounds(flow)
-                warped_previous = warp_torch(previous, flow)
+            warped_previous, mask = _chain_inputs(previous, batch, t)
             with runtime.autocast():
-                if temporal == "warm" and previous is not None:
-                    out = net(frame, warped_previous, mask)
-                else:
-                    out = net(frame)
+                out = net(frame, warped_previous, mask) if temporal == "warm" else net(frame)
                 with torch.no_grad():
                     content_target = vgg(frame)[CONTENT_LAYER]
                 feats = vgg(out)
@@ -173,33 +185,26 @@ def train_stylenet(
             parts["style"] += s.item()
             parts["tv"] += tv.item()
             if warped_previous is not None and settings.temporal_weight > 0:
-                warped_frame = warp_torch(batch.frames[:, t - 1], flow)
+                warped_frame = warp_torch(batch.frames[:, t - 1], batch.flows[:, t - 1])
                 tl = settings.temporal_weight * temporal_loss(
                     out, warped_previous, mask, frame, warped_frame
                 )
                 loss = loss + tl
                 parts["temporal"] += tl.item()
-            total = total + loss / steps_in_time
+            total = total + loss / trained
             previous = out.detach().float()
         optimiser.zero_grad(set_to_none=True)
         total.backward()
         optimiser.step()
         schedule.step()
-        log.content.append(parts["content"] / steps_in_time)
-        log.style.append(parts["style"] / steps_in_time)
-        log.tv.append(parts["tv"] / steps_in_time)
-        log.temporal.append(parts["temporal"] / max(1, steps_in_time - 1))
+        log.content.append(parts["content"] / trained)
+        log.style.append(parts["style"] / trained)
+        log.tv.append(parts["tv"] / trained)
+        log.temporal.append(parts["temporal"] / max(1, trained - (burn == 0)))
         if on_step is not None:
             on_step(
                 step,
-                {
-                    k: v[-1]
-                    for k, v in (
-                        ("content", log.content),
-                        ("style", log.style),
-                        ("temporal", log.temporal),
-                    )
-                },
+                {"content": log.content[-1], "style": log.style[-1], "temporal": log.temporal[-1]},
             )
     log.seconds = time.perf_counter() - start
     recalibrate_batchnorm(net, sampler, runtime, temporal)

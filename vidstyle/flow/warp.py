@@ -43,8 +43,8 @@ def sample_coords(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return gx + flow[..., 0], gy + flow[..., 1]
 
 
-def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """Sample `image` at x + flow(x) for every pixel x (bilinear, border replicated).
+def warp(image: np.ndarray, flow: np.ndarray, mode: str = "bilinear") -> np.ndarray:
+    """Sample `image` at x + flow(x) for every pixel x (bilinear or bicubic, border replicated).
 
     `image`: (H, W) or (H, W, C), C <= 4, uint8 or float; returns the same shape and dtype (uint8 is
     interpolated exactly and rounded). float64 is computed in float32: cv2 quantises float64 remaps.
@@ -60,7 +60,7 @@ def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
         np.ascontiguousarray(src),
         map_x,
         map_y,
-        interpolation=cv2.INTER_LINEAR,
+        interpolation=cv2.INTER_CUBIC if mode == "bicubic" else cv2.INTER_LINEAR,
         borderMode=cv2.BORDER_REPLICATE,
     )
     if out.ndim == 2 and image.ndim == 3:  # cv2 drops a trailing channel axis of size 1
@@ -80,8 +80,12 @@ def _torch_grid(height: int, width: int, device: torch.device, dtype: torch.dtyp
     return grid
 
 
-def warp_torch(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+def warp_torch(image: torch.Tensor, flow: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
     """grid_sample twin of `warp`: image (N, C, H, W), flow (N or 1, 2, H, W) -> (N, C, H, W).
+
+    `mode="bicubic"` is for frames that are warped again and again (the warm-start chain):
+    bilinear sampling at sub-pixel offsets low-passes the image a little every time, which adds
+    up to visible blur over a long shot; bicubic keeps it sharp (it may overshoot [0, 1] slightly).
 
     Coordinates are computed in float32 (float64 if the image is): half precision can't address
     pixels of a large frame (fp16 spacing is 2 px above 2048).
@@ -101,7 +105,5 @@ def warp_torch(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     grid = torch.stack((gx, gy), dim=-1)
     if grid.shape[0] != image.shape[0]:
         grid = grid.expand(image.shape[0], -1, -1, -1)
-    out = F.grid_sample(
-        image.to(dtype), grid, mode="bilinear", padding_mode="border", align_corners=True
-    )
+    out = F.grid_sample(image.to(dtype), grid, mode=mode, padding_mode="border", align_corners=True)
     return out.to(image.dtype)

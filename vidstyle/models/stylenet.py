@@ -8,9 +8,10 @@ later work found better for video:
   optical flow (zero where occluded), and the flow confidence mask. The first frame of a shot and
   per-frame mode pass zeros, so one network serves every temporal mode;
 - a learned gate: the last layer also predicts, per pixel, how much of the warped previous output
-  to keep where the flow is reliable (final = g·m·warped + (1 - g·m)·painted). Copying what is
-  already painted is then easy to learn where the scene holds still, and the network repaints only
-  where it must: disocclusions, scene changes, and where repeated warping has blurred the strokes;
+  to keep where the flow is reliable (final = g·m·warped + (1 - g·m)·painted), with g capped at
+  `carry_max`. Keeping what is already painted is then easy to learn where the scene holds still;
+  the cap makes every frame repaint a share of every pixel, so what warping degrades (resampling
+  blur, flow errors) fades geometrically instead of piling up over a long shot;
 - batch normalisation instead of instance normalisation: the network is adapted to one piece of
   footage, so batch statistics are representative, and at inference the normalisation folds into
   the convolutions. The result is a fixed per-pixel function of the input: no per-frame
@@ -27,6 +28,7 @@ from torch.nn import functional as F
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 IN_CHANNELS = 7  # frame (3) + warped previous output (3) + confidence mask (1)
+CHAIN_WARP = "bicubic"  # how the previous output is warped, in training and at inference alike
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class StyleNetConfig:
     channels: tuple[int, int, int] = (32, 64, 128)
     residual_blocks: int = 5
     outer_kernel: int = 9
+    carry_max: float = 0.85  # the gate's ceiling: at least 15% is repainted every frame
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -46,6 +49,7 @@ class StyleNetConfig:
             channels=tuple(int(c) for c in data["channels"]),
             residual_blocks=int(data["residual_blocks"]),
             outer_kernel=int(data["outer_kernel"]),
+            carry_max=float(data.get("carry_max", cls.carry_max)),
         )
 
 
@@ -140,7 +144,8 @@ class StyleNet(nn.Module):
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect" if min(h, w) > 4 else "replicate")
         y = torch.sigmoid(self.decoder(self.residual(self.encoder(x)))[..., :h, :w])
-        painted, gate = y[:, :3].float(), y[:, 3:4].float() * mask.float()
+        gate = y[:, 3:4].float() * mask.float() * self.config.carry_max
+        painted = y[:, :3].float()
         # Blend in float32: the carried frame is re-warped every frame, and bf16 rounding of it
         # would accumulate into drifting noise over a long shot.
         return torch.lerp(painted, previous.float(), gate)

@@ -277,8 +277,8 @@ def _warm_loop(
             if pair.cut:
                 stats.scene_cuts.append(frame.index)
             else:
-                flow, mask = stylizer.upload_flow(pair.back, pair.mask)
-                warm = stylizer.warp(previous, flow)
+                mask = stylizer.upload_mask(pair.mask)
+                warm = stylizer.warp(previous, pair.back)
         raw = stylizer.network(x, warm, mask)
         previous = raw
         out = stylizer.download(stylizer.finish(raw, x))

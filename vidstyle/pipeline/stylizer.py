@@ -12,9 +12,9 @@ import numpy as np
 import torch
 
 from vidstyle.config import RenderSettings
-from vidstyle.flow import warp_torch
+from vidstyle.flow import warp, warp_torch
 from vidstyle.models.device import Runtime
-from vidstyle.models.stylenet import StyleNet
+from vidstyle.models.stylenet import CHAIN_WARP, StyleNet
 from vidstyle.pipeline.color import finish
 from vidstyle.pipeline.tiles import tiled
 
@@ -43,17 +43,12 @@ class Stylizer:
             .contiguous(memory_format=torch.channels_last)
         )
 
-    def upload_flow(self, flow: np.ndarray, mask: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """Flow (H, W, 2) and mask (H, W) -> (1, 2, H, W) and (1, 1, H, W) on the device."""
-        f = torch.from_numpy(np.ascontiguousarray(flow, dtype=np.float32))
+    def upload_mask(self, mask: np.ndarray) -> torch.Tensor:
+        """Reliability mask (H, W) -> (1, 1, H, W) float on the device."""
         m = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))
         if self.runtime.is_cuda:
-            f, m = f.pin_memory(), m.pin_memory()
-        dev = self.runtime.device
-        return (
-            f.to(dev, non_blocking=True).permute(2, 0, 1)[None],
-            m.to(dev, non_blocking=True)[None, None],
-        )
+            m = m.pin_memory()
+        return m.to(self.runtime.device, non_blocking=True)[None, None]
 
     @staticmethod
     def download(images: torch.Tensor) -> list[np.ndarray]:
@@ -81,8 +76,18 @@ class Stylizer:
         return run(frames, warm, mask)
 
     @torch.inference_mode()
-    def warp(self, previous: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-        return warp_torch(previous, flow)
+    def warp(self, previous: torch.Tensor, flow: np.ndarray) -> torch.Tensor:
+        """The previous output (1, 3, H, W) warped by the flow (H, W, 2) into this frame.
+
+        On the CPU cv2.remap is ~20x faster than grid_sample (same bicubic kernel, a = -0.75).
+        """
+        if self.runtime.is_cuda:
+            f = torch.from_numpy(np.ascontiguousarray(flow, dtype=np.float32)).pin_memory()
+            f = f.to(self.runtime.device, non_blocking=True).permute(2, 0, 1)[None]
+            return warp_torch(previous, f, mode=CHAIN_WARP).clamp_(0.0, 1.0)
+        image = previous[0].permute(1, 2, 0).numpy()
+        warped = warp(np.ascontiguousarray(image), flow, mode=CHAIN_WARP)
+        return torch.from_numpy(warped.clip(0.0, 1.0)).permute(2, 0, 1)[None]
 
     @torch.inference_mode()
     def finish(self, raw: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
