@@ -25,7 +25,7 @@ import torch
 
 from vidstyle.adapt import network_config
 from vidstyle.config import load_settings
-from vidstyle.flow import bidirectional_flow, is_scene_cut, make_flow, reliability_mask
+from vidstyle.flow import link_to_previous, make_flow, shrink
 from vidstyle.io import VideoReader, VideoWriter, probe
 from vidstyle.models.device import resolve_runtime
 from vidstyle.models.store import load_model
@@ -49,7 +49,7 @@ def naive_loop(clip: Path, out: Path, stylizer: Stylizer, settings, frames: int 
     """decode -> (flow) -> stylize -> encode, strictly one after the other. Returns fps."""
     info = probe(clip)
     size = work_size(info.display_width, info.display_height, settings.render.max_side)
-    flow = make_flow(settings.render.flow, max_side=settings.render.flow_max_side)
+    flow = make_flow(settings.render.flow, max_side=None)
     warm_mode = settings.render.temporal == "warm"
     started = time.perf_counter()
     count = 0
@@ -67,18 +67,17 @@ def naive_loop(clip: Path, out: Path, stylizer: Stylizer, settings, frames: int 
             template=info,
         ) as writer,
     ):
-        previous_rgb = previous = None
+        previous_small = previous = None
         for frame in reader:
             x = stylizer.upload([frame.rgb])
+            small = shrink(frame.rgb, settings.render.flow_max_side)
             warm = mask = None
             if warm_mode and previous is not None:
-                back, fwd = bidirectional_flow(flow, frame.rgb, previous_rgb)
-                m = reliability_mask(back, fwd)
-                if not is_scene_cut(frame.rgb, previous_rgb, back, m):
-                    mask = stylizer.upload_mask(m)
-                    warm = stylizer.warp(previous, back)
+                link = link_to_previous(flow, small, previous_small)
+                if not link.cut:
+                    warm, mask = stylizer.warm_inputs(previous, link)
             raw = stylizer.network(x, warm, mask)
-            previous, previous_rgb = raw, frame.rgb
+            previous, previous_small = raw, small
             writer.write(stylizer.download(stylizer.finish(raw, x))[0], frame.pts)
             count += 1
     return count / (time.perf_counter() - started)

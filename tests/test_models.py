@@ -26,28 +26,31 @@ def test_network_output_is_the_size_of_its_input(size):
     assert out.min() >= 0.0 and out.max() <= 1.0
 
 
-def test_fused_network_computes_the_same_function():
+def test_fused_network_computes_the_same_function_on_both_paths():
     net = StyleNet(TINY)
     net.train()
-    for _ in range(3):  # give batch norm non-trivial running statistics
+    for _ in range(3):  # give both paths' batch norms non-trivial running statistics
         net(torch.rand(4, 3, 32, 32))
+        net(torch.rand(4, 3, 32, 32), torch.rand(4, 3, 32, 32), torch.ones(4, 1, 32, 32))
     net.eval()
     x, p, m = torch.rand(1, 3, 40, 56), torch.rand(1, 3, 40, 56), torch.rand(1, 1, 40, 56)
     with torch.no_grad():
-        before = net(x, p, m)
-        after = net.fuse_for_inference()(x, p, m)
-    torch.testing.assert_close(after, before, atol=1e-5, rtol=1e-4)
+        before_cold, before_warm = net(x), net(x, p, m)
+        net.fuse_for_inference()
+        after_cold, after_warm = net(x), net(x, p, m)
+    torch.testing.assert_close(after_cold, before_cold, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(after_warm, before_warm, atol=1e-5, rtol=1e-4)
+    assert not torch.allclose(before_cold, before_warm)
 
 
-def test_warm_inputs_change_the_output_and_zero_mask_ignores_them():
+def test_warm_inputs_matter_only_where_the_mask_trusts_them():
     net = StyleNet(TINY).eval()
     x = torch.rand(1, 3, 32, 32)
+    zero, one = torch.zeros(1, 1, 32, 32), torch.ones(1, 1, 32, 32)
+    a, b = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
     with torch.no_grad():
-        cold = net(x)
-        masked_out = net(x, torch.rand(1, 3, 32, 32), torch.zeros(1, 1, 32, 32))
-        warm = net(x, torch.rand(1, 3, 32, 32), torch.ones(1, 1, 32, 32))
-    torch.testing.assert_close(masked_out, cold)
-    assert not torch.allclose(warm, cold)
+        torch.testing.assert_close(net(x, a, zero), net(x, b, zero))  # occluded: ignored
+        assert not torch.allclose(net(x, a, one), net(x, b, one))
 
 
 def test_vgg_features_are_imagenet_vgg19():

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from vidstyle.errors import MediaError
-from vidstyle.flow import bidirectional_flow, is_scene_cut, make_flow, reliability_mask
+from vidstyle.flow import link_to_previous, make_flow, shrink
 from vidstyle.io import VideoReader, fit_size, is_image_sequence, load_image, open_reader, probe
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"})
@@ -46,15 +46,14 @@ class Batch:
     masks: torch.Tensor
 
 
-def _run_from_frames(frames: list[np.ndarray], flow) -> Run:
+def _run_from_frames(frames: list[np.ndarray], flow, flow_max_side: int | None = None) -> Run:
     flows, masks = [], []
-    for prev, cur in itertools.pairwise(frames):
-        back, fwd = bidirectional_flow(flow, cur, prev)  # back: cur -> prev
-        mask = reliability_mask(back, fwd)
-        if is_scene_cut(cur, prev, back, mask):
-            mask = np.zeros_like(mask)
+    h, w = frames[0].shape[:2]
+    small = [shrink(f, flow_max_side) for f in frames]
+    for prev, cur in itertools.pairwise(small):
+        back, mask = link_to_previous(flow, cur, prev).at_size(w, h)
         flows.append(back.astype(np.float16))
-        masks.append(mask.astype(np.uint8))
+        masks.append((mask > 0.5).astype(np.uint8))
     h, w = frames[0].shape[:2]
     return Run(
         frames=np.stack(frames),
@@ -97,13 +96,13 @@ def video_runs(
     length = max(1, min(length, info.frame_count))
     count = max(1, min(runs, info.frame_count // length))
     starts = np.linspace(0, info.frame_count - length, count).round().astype(int)
-    flow = make_flow("dis", max_side=flow_max_side)
+    flow = make_flow("dis", max_side=None)  # frames are shrunk to flow_max_side first
     result = []
     for start in sorted(set(starts.tolist())):
         with VideoReader(path, size=size, start_index=start, end_index=start + length) as reader:
             frames = [frame.rgb for frame in reader]
         if frames:
-            result.append(_run_from_frames(frames, flow))
+            result.append(_run_from_frames(frames, flow, flow_max_side))
     if not result:
         raise MediaError("no frames could be decoded for adaptation", path)
     return result
@@ -154,7 +153,8 @@ def content_runs(
                 frames = [f.rgb for _, f in zip(range(length), reader, strict=False)]
             w, h = fit_size(frames[0].shape[1], frames[0].shape[0], max_side)
             frames = [cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in frames]
-            result.append(_run_from_frames(frames, make_flow("dis", max_side=flow_max_side)))
+            flow = make_flow("dis", max_side=None)
+            result.append(_run_from_frames(frames, flow, flow_max_side))
         else:
             result += video_runs(
                 source,
@@ -178,6 +178,21 @@ class RunSampler:
         self.rng = np.random.default_rng(seed)
         self.max_length = max(r.length for r in self.runs)
 
+    def _punch_holes(self, masks: np.ndarray, chance: float = 0.3) -> np.ndarray:
+        """Zero random rectangles of the reliability masks: simulated disocclusions.
+
+        Real footage has few disoccluded pixels, so without this the network rarely practises
+        painting fresh regions next to carried-over ones, and the trails behind moving objects
+        come out muddy.
+        """
+        c = masks.shape[-1]
+        for t in range(len(masks)):
+            if self.rng.random() < chance:
+                h, w = (int(v) for v in self.rng.integers(c // 8, c // 2 + 1, size=2))
+                y, x = int(self.rng.integers(0, c - h + 1)), int(self.rng.integers(0, c - w + 1))
+                masks[t, y : y + h, x : x + w] = 0
+        return masks
+
     def sample(self, batch_size: int, length: int, device: torch.device) -> Batch:
         candidates = [i for i, r in enumerate(self.runs) if r.length >= length] or list(
             range(len(self.runs))
@@ -196,9 +211,10 @@ class RunSampler:
             if self.rng.random() < 0.5:
                 f, fl, m = f[:, :, ::-1], fl[:, :, ::-1].copy(), m[:, :, ::-1]
                 fl[..., 0] *= -1
+            m = self._punch_holes(np.array(m))  # a copy: the stored run stays intact
             frames.append(np.ascontiguousarray(f))
             flows.append(fl)
-            masks.append(np.ascontiguousarray(m))
+            masks.append(m)
         frames_t = torch.from_numpy(np.stack(frames)).to(device).permute(0, 1, 4, 2, 3)
         flows_t = torch.from_numpy(np.stack(flows)).to(device).permute(0, 1, 4, 2, 3)
         masks_t = torch.from_numpy(np.stack(masks)).to(device).unsqueeze(2)

@@ -66,3 +66,18 @@ def reliability_mask_torch(
         y = ys + w[:, 1:2]
         occluded = occluded | (x < 0) | (x > width - 1) | (y < 0) | (y > height - 1)
     return (~occluded).to(flow_ab.dtype if flow_ab.is_floating_point() else torch.float32)
+
+
+def zero_border(mask: np.ndarray, width: int = 4) -> np.ndarray:
+    """Mark a band along the frame edge unreliable (in place; returns the mask).
+
+    Flow is least trustworthy at the frame edge (content enters and leaves there), and whatever
+    the network paints against its padding there would otherwise be carried and reinforced frame
+    after frame into a visible line along the edge.
+    """
+    if width > 0:
+        mask[:width] = 0
+        mask[-width:] = 0
+        mask[:, :width] = 0
+        mask[:, -width:] = 0
+    return mask

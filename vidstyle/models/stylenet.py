@@ -20,6 +20,7 @@ later work found better for video:
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass
 
 import torch
@@ -54,7 +55,7 @@ class StyleNetConfig:
 
 
 class ConvLayer(nn.Module):
-    """Reflection-padded convolution, optional batch norm and ReLU."""
+    """Reflection-padded convolution, batch norm (one per path, see StyleNet) and ReLU."""
 
     def __init__(
         self,
@@ -69,20 +70,28 @@ class ConvLayer(nn.Module):
         self.conv = nn.Conv2d(
             cin, cout, kernel, stride, padding=kernel // 2, padding_mode="reflect", bias=not norm
         )
-        self.norm = nn.BatchNorm2d(cout) if norm else None
+        # norms[0]: cold frames (no previous output), norms[1]: warm-started frames.
+        self.norms = nn.ModuleList([nn.BatchNorm2d(cout), nn.BatchNorm2d(cout)]) if norm else None
+        self.fused: nn.ModuleList | None = None
         self.relu = relu
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv(x)
-        if self.norm is not None:
-            x = self.norm(x)
+    def forward(self, x: torch.Tensor, warm: bool) -> torch.Tensor:
+        if self.fused is not None:
+            x = self.fused[int(warm)](x)
+        else:
+            x = self.conv(x)
+            if self.norms is not None:
+                x = self.norms[int(warm)](x)
         return F.relu(x, inplace=True) if self.relu else x
 
     def fuse(self) -> None:
-        """Fold eval-mode batch norm into the convolution (inference only)."""
-        if self.norm is not None:
-            self.conv = fuse_conv_bn_eval(self.conv, self.norm)
-            self.norm = None
+        """Fold each path's eval-mode batch norm into its own copy of the convolution."""
+        if self.norms is not None and self.fused is None:
+            self.fused = nn.ModuleList(
+                fuse_conv_bn_eval(copy.deepcopy(self.conv), norm) for norm in self.norms
+            )
+            del self.conv, self.norms
+            self.norms = None
 
 
 class ResidualBlock(nn.Module):
@@ -90,10 +99,11 @@ class ResidualBlock(nn.Module):
         super().__init__()
         self.a = ConvLayer(channels, channels, 3)
         self.b = ConvLayer(channels, channels, 3, relu=False)
-        nn.init.zeros_(self.b.norm.weight)  # start as identity: stable early training
+        for norm in self.b.norms:
+            nn.init.zeros_(norm.weight)  # start as identity: stable early training
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.b(self.a(x))
+    def forward(self, x: torch.Tensor, warm: bool) -> torch.Tensor:
+        return x + self.b(self.a(x, warm), warm)
 
 
 class Upsample(nn.Module):
@@ -101,8 +111,8 @@ class Upsample(nn.Module):
         super().__init__()
         self.conv = ConvLayer(cin, cout, 3)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+    def forward(self, x: torch.Tensor, warm: bool) -> torch.Tensor:
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"), warm)
 
 
 class StyleNet(nn.Module):
@@ -110,6 +120,10 @@ class StyleNet(nn.Module):
 
     All tensors are RGB in [0, 1], (N, C, H, W). Any H and W work: the input is reflect-padded to
     a multiple of 4 and the output cropped back, so odd sizes come out the size they went in.
+    Cold frames (no previous output: first frame of a shot, per-frame modes) and warm-started
+    frames use separate batch-norm statistics: their inputs are distributed very differently
+    (zeros vs a painted frame in four channels), and one shared set of fixed statistics made
+    cold frames come out barely stylized.
     """
 
     def __init__(self, config: StyleNetConfig = StyleNetConfig()):
@@ -117,16 +131,16 @@ class StyleNet(nn.Module):
         self.config = config
         c1, c2, c3 = config.channels
         k = config.outer_kernel
-        self.encoder = nn.Sequential(
-            ConvLayer(IN_CHANNELS, c1, k),
-            ConvLayer(c1, c2, 3, stride=2),
-            ConvLayer(c2, c3, 3, stride=2),
-        )
-        self.residual = nn.Sequential(*(ResidualBlock(c3) for _ in range(config.residual_blocks)))
-        self.decoder = nn.Sequential(
-            Upsample(c3, c2),
-            Upsample(c2, c1),
-            ConvLayer(c1, 4, k, norm=False, relu=False),  # RGB + keep-gate
+        self.layers = nn.ModuleList(
+            [
+                ConvLayer(IN_CHANNELS, c1, k),
+                ConvLayer(c1, c2, 3, stride=2),
+                ConvLayer(c2, c3, 3, stride=2),
+                *(ResidualBlock(c3) for _ in range(config.residual_blocks)),
+                Upsample(c3, c2),
+                Upsample(c2, c1),
+                ConvLayer(c1, 4, k, norm=False, relu=False),  # RGB + keep-gate
+            ]
         )
 
     def forward(
@@ -136,14 +150,19 @@ class StyleNet(nn.Module):
         mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         n, _, h, w = frame.shape
-        if previous is None or mask is None:
+        warm = previous is not None and mask is not None
+        if not warm:
             previous = frame.new_zeros(n, 3, h, w)
             mask = frame.new_zeros(n, 1, h, w)
         x = torch.cat([frame, previous * mask, mask], dim=1)
         pad_h, pad_w = (-h) % 4, (-w) % 4
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect" if min(h, w) > 4 else "replicate")
-        y = torch.sigmoid(self.decoder(self.residual(self.encoder(x)))[..., :h, :w])
+        for layer in self.layers:
+            x = layer(x, warm)
+        y = torch.sigmoid(x[..., :h, :w])
+        if not warm:
+            return y[:, :3].float()
         gate = y[:, 3:4].float() * mask.float() * self.config.carry_max
         painted = y[:, :3].float()
         # Blend in float32: the carried frame is re-warped every frame, and bf16 rounding of it

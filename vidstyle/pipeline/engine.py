@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from vidstyle.config import Settings
 from vidstyle.errors import MediaError
-from vidstyle.flow import bidirectional_flow, is_scene_cut, make_flow, reliability_mask
+from vidstyle.flow import ChainLink, link_to_previous, make_flow, shrink
 from vidstyle.io import (
     Frame,
     fit_size,
@@ -39,15 +39,6 @@ from vidstyle.io import (
 )
 from vidstyle.pipeline.stages import BackgroundSink, Prefetch, StageClock, ordered_map
 from vidstyle.pipeline.stylizer import Stylizer
-
-
-@dataclass
-class FlowPair:
-    """Flow from frame t back to t-1, its reliability mask, and whether t starts a new shot."""
-
-    back: np.ndarray
-    mask: np.ndarray
-    cut: bool
 
 
 @dataclass
@@ -91,29 +82,29 @@ class RenderRange:
 
 def _flow_pairs(
     frames: Iterator[Frame], settings: Settings, clock: StageClock, workers: int
-) -> Iterator[tuple[Frame, FlowPair | None]]:
+) -> Iterator[tuple[Frame, ChainLink | None]]:
     """Attach to each frame the flow back to its predecessor, computed ahead in a thread pool."""
-    estimator = make_flow(settings.render.flow, max_side=settings.render.flow_max_side)
+    estimator = make_flow(settings.render.flow, max_side=None)  # frames arrive pre-shrunk
     detect_cuts = settings.render.scene_cut
+    flow_side = settings.render.flow_max_side
 
-    def pairs() -> Iterator[tuple[Frame, Frame | None]]:
+    def pairs() -> Iterator[tuple[Frame, np.ndarray, np.ndarray | None]]:
         previous = None
         for frame in frames:
-            yield frame, previous
-            previous = frame
+            small = shrink(frame.rgb, flow_side)
+            yield frame, small, previous
+            previous = small
 
-    def compute(pair: tuple[Frame, Frame | None]) -> FlowPair | None:
-        frame, previous = pair
+    def compute(pair: tuple[Frame, np.ndarray, np.ndarray | None]) -> ChainLink | None:
+        _, small, previous = pair
         if previous is None:
             return None
         start = time.perf_counter()
-        back, forward = bidirectional_flow(estimator, frame.rgb, previous.rgb)
-        mask = reliability_mask(back, forward)
-        cut = detect_cuts and is_scene_cut(frame.rgb, previous.rgb, back, mask)
+        link = link_to_previous(estimator, small, previous, detect_cuts)
         clock.add("flow", time.perf_counter() - start)
-        return FlowPair(back, mask, cut)
+        return link
 
-    for (frame, _), flow in ordered_map(compute, pairs(), workers=workers):
+    for (frame, _, _), flow in ordered_map(compute, pairs(), workers=workers):
         yield frame, flow
 
 
@@ -277,8 +268,7 @@ def _warm_loop(
             if pair.cut:
                 stats.scene_cuts.append(frame.index)
             else:
-                mask = stylizer.upload_mask(pair.mask)
-                warm = stylizer.warp(previous, pair.back)
+                warm, mask = stylizer.warm_inputs(previous, pair)
         raw = stylizer.network(x, warm, mask)
         previous = raw
         out = stylizer.download(stylizer.finish(raw, x))
