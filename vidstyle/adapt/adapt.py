@@ -58,6 +58,7 @@ def training_fingerprint(settings: Settings, side: int) -> dict:
         "work_side": side,
         "temporal": settings.render.temporal,
         "flow_max_side": settings.render.flow_max_side,
+        "flow": settings.render.flow,
         "model_format": 1,
     }
 
@@ -113,6 +114,7 @@ def adapt(
         runs=a.sample_runs,
         length=length,
         flow_max_side=settings.render.flow_max_side,
+        flow=settings.render.flow,
     )
     sampler = RunSampler(runs, a.crop, seed=a.seed)
     style = style_tensor(style_path, max(16, round(side * a.style_scale)))

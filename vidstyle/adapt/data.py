@@ -88,7 +88,7 @@ def _enlarge_to(run: Run, min_side: int) -> Run:
 
 
 def video_runs(
-    path: Path, *, max_side: int, runs: int, length: int, flow_max_side: int
+    path: Path, *, max_side: int, runs: int, length: int, flow_max_side: int, flow: str = "dis"
 ) -> list[Run]:
     """`runs` runs of `length` consecutive frames spread evenly over the video at work size."""
     info = probe(path)
@@ -96,13 +96,13 @@ def video_runs(
     length = max(1, min(length, info.frame_count))
     count = max(1, min(runs, info.frame_count // length))
     starts = np.linspace(0, info.frame_count - length, count).round().astype(int)
-    flow = make_flow("dis", max_side=None)  # frames are shrunk to flow_max_side first
+    estimator = make_flow(flow, max_side=None)  # frames are shrunk to flow_max_side first
     result = []
     for start in sorted(set(starts.tolist())):
         with VideoReader(path, size=size, start_index=start, end_index=start + length) as reader:
             frames = [frame.rgb for frame in reader]
         if frames:
-            result.append(_run_from_frames(frames, flow, flow_max_side))
+            result.append(_run_from_frames(frames, estimator, flow_max_side))
     if not result:
         raise MediaError("no frames could be decoded for adaptation", path)
     return result
@@ -118,7 +118,13 @@ def _image_runs(paths: list[Path], max_side: int) -> list[Run]:
 
 
 def content_runs(
-    sources: list[Path], *, max_side: int, runs: int, length: int, flow_max_side: int
+    sources: list[Path],
+    *,
+    max_side: int,
+    runs: int,
+    length: int,
+    flow_max_side: int,
+    flow: str = "dis",
 ) -> list[Run]:
     """Runs from every content source: videos, image sequences, folders of videos/images."""
     result: list[Run] = []
@@ -143,6 +149,7 @@ def content_runs(
                         runs=per_source,
                         length=length,
                         flow_max_side=flow_max_side,
+                        flow=flow,
                     )
                 except MediaError:
                     continue  # a folder may hold other files; the ones we can read are enough
@@ -153,8 +160,8 @@ def content_runs(
                 frames = [f.rgb for _, f in zip(range(length), reader, strict=False)]
             w, h = fit_size(frames[0].shape[1], frames[0].shape[0], max_side)
             frames = [cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in frames]
-            flow = make_flow("dis", max_side=None)
-            result.append(_run_from_frames(frames, flow, flow_max_side))
+            estimator = make_flow(flow, max_side=None)
+            result.append(_run_from_frames(frames, estimator, flow_max_side))
         else:
             result += video_runs(
                 source,
@@ -162,6 +169,7 @@ def content_runs(
                 runs=per_source,
                 length=length,
                 flow_max_side=flow_max_side,
+                flow=flow,
             )
     if not result:
         raise MediaError("no usable content frames in the training sources", sources[0])

@@ -32,9 +32,13 @@ def reliability_mask(
     """float32 (H, W) in {0, 1}: 1 where the flow from A is trustworthy (see the module doc)."""
     w = flow_ab.astype(np.float32, copy=False)
     w_hat = warp(flow_ba.astype(np.float32, copy=False), w)
-    w_sq = (w**2).sum(axis=-1)
-    disagree = ((w + w_hat) ** 2).sum(axis=-1) > 0.01 * (w_sq + (w_hat**2).sum(axis=-1)) + 0.5
-    grad_sq = _forward_diff_sq(w[..., 0]) + _forward_diff_sq(w[..., 1])
+    # Per-channel arithmetic: numpy reductions over a last axis of length 2 are ~10x slower.
+    u, v = w[..., 0], w[..., 1]
+    u_hat, v_hat = w_hat[..., 0], w_hat[..., 1]
+    w_sq = u * u + v * v
+    sum_u, sum_v = u + u_hat, v + v_hat
+    disagree = sum_u * sum_u + sum_v * sum_v > 0.01 * (w_sq + u_hat * u_hat + v_hat * v_hat) + 0.5
+    grad_sq = _forward_diff_sq(u) + _forward_diff_sq(v)
     occluded = disagree | (grad_sq > 0.01 * w_sq + 0.002)
     if check_bounds:
         height, width = w.shape[:2]

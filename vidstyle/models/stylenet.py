@@ -155,6 +155,7 @@ class StyleNet(nn.Module):
             previous = frame.new_zeros(n, 3, h, w)
             mask = frame.new_zeros(n, 1, h, w)
         x = torch.cat([frame, previous * mask, mask], dim=1)
+        x = x.to(next(self.parameters()).dtype)  # weights may be bf16/fp16 for inference
         pad_h, pad_w = (-h) % 4, (-w) % 4
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect" if min(h, w) > 4 else "replicate")
