@@ -25,6 +25,7 @@ import numpy as np
 
 ID_BASE = 12  # grey levels per id block: 24, 40, ..., 200 (two blocks: ids 0..143)
 VFR_PATTERN_MS = (40, 40, 80, 20, 60)  # frame durations cycled by vfr=True
+CUT_AT = 6  # motion="cut": the first frame of the second shot
 
 
 def _id_level(digit: int) -> int:
@@ -62,6 +63,18 @@ def frame_image(index: int, width: int, height: int, motion: str = "pan") -> np.
     elif motion == "noise":
         rng = np.random.default_rng(index)
         img[: height // 2] = rng.integers(0, 256, (height // 2, width, 3), dtype=np.uint8)
+    elif motion == "cut":  # frames 0-5: the pan; from frame 6 on: another shot (hard cut)
+        if index < CUT_AT:
+            x0 = (2 * index) % max(1, width - s)
+            img[height // 3 : height // 3 + s, x0 : x0 + s] = 255
+        else:
+            rng = np.random.default_rng(99)
+            blocks = rng.integers(0, 256, (height // 4 + 1, width // 4 + 2), dtype=np.uint8)
+            texture = np.kron(blocks, np.ones((4, 4), np.uint8))
+            texture = np.roll(texture, index - CUT_AT, axis=1)[:height, :width]
+            img[..., 0] = texture // 4
+            img[..., 1] = 40
+            img[..., 2] = 255 - texture // 3
     elif motion != "static":
         raise ValueError(f"unknown motion {motion!r}")
     bh, bw = max(1, height // 6), max(1, width // 8)

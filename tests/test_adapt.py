@@ -1,0 +1,134 @@
+"""Adaptation learns (losses fall), the cache is keyed right, and the warm-start chain resets at
+scene cuts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tests.synth import CUT_AT, make_clip
+from vidstyle.adapt import adapt
+from vidstyle.adapt.cache import model_key
+from vidstyle.adapt.data import RunSampler, video_runs
+from vidstyle.adapt.trainer import _chain_inputs, train_stylenet
+from vidstyle.config import load_settings
+from vidstyle.flow import warp_torch
+from vidstyle.io import VideoReader
+from vidstyle.models.device import resolve_runtime
+from vidstyle.models.losses import temporal_loss
+from vidstyle.models.stylenet import StyleNet, StyleNetConfig
+from vidstyle.pipeline.engine import render
+from vidstyle.pipeline.stylizer import Stylizer
+
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
+CPU = resolve_runtime("cpu", "fp32")
+
+
+def _style(seed: int = 0) -> torch.Tensor:
+    """A strongly textured style image: diagonal stripes in two colours."""
+    y, x = np.mgrid[0:64, 0:64]
+    stripes = ((x + y) // 4 % 2).astype(np.float32)
+    image = np.stack([stripes, 0.3 + 0 * stripes, 1 - stripes], axis=0)
+    return torch.from_numpy(image)[None].float()
+
+
+def _tail_mean(values: list[float], n: int = 8) -> float:
+    return float(np.mean(values[-n:]))
+
+
+def _head_mean(values: list[float], n: int = 8) -> float:
+    return float(np.mean(values[:n]))
+
+
+def _flicker(net: StyleNet, runs) -> float:
+    """Temporal loss of a 2-frame warm chain on fixed crops (same crops for every network)."""
+    batch = RunSampler(runs, 48, seed=123).sample(4, 2, CPU.device)
+    net.eval()
+    with torch.no_grad():
+        first = net(batch.frames[:, 0])
+        warped, mask = _chain_inputs(first, batch, 1)
+        second = net(batch.frames[:, 1], warped, mask)
+        warped_frame = warp_torch(batch.frames[:, 0], batch.flows[:, 0])
+        return float(temporal_loss(second, warped, mask, batch.frames[:, 1], warped_frame))
+
+
+def test_adaptation_learns_the_style_and_the_temporal_loss_makes_it_steady(tmp_path):
+    clip = make_clip(tmp_path / "pan.mp4", size=(96, 64), frames=10, audio=False)
+    settings = load_settings("draft")
+    a = settings.adapt
+    a.steps, a.batch_size, a.crop, a.burn_in, a.learning_rate = 60, 2, 48, 2, 5e-3
+    runs = video_runs(
+        clip, max_side=96, runs=3, length=a.burn_in + a.sequence_length, flow_max_side=96
+    )
+    trained = {}
+    for weight in (0.0, a.temporal_weight):
+        a.temporal_weight = weight
+        torch.manual_seed(0)
+        net = StyleNet(StyleNetConfig((8, 16, 16), 1, 3))
+        log = train_stylenet(net, RunSampler(runs, a.crop, seed=0), _style(), a, CPU, "warm")
+        assert _tail_mean(log.style) < 0.7 * _head_mean(log.style)  # the style is learnt
+        assert all(np.isfinite(log.content))
+        trained[weight] = net
+    # Same seed, same data: the temporal loss is what makes the warm-started output steady.
+    assert _flicker(trained[a.temporal_weight], runs) < 0.5 * _flicker(trained[0.0], runs)
+
+
+def test_cache_key_follows_style_settings_and_footage():
+    base = model_key("style-a", {"steps": 10}, ["clip-1"])
+    assert model_key("style-a", {"steps": 10}, ["clip-1"]) == base
+    assert model_key("style-b", {"steps": 10}, ["clip-1"]) != base
+    assert model_key("style-a", {"steps": 11}, ["clip-1"]) != base
+    assert model_key("style-a", {"steps": 10}, ["clip-2"]) != base
+
+
+def test_adapt_writes_a_model_once_and_reuses_it(tmp_path, monkeypatch, style_image):
+    monkeypatch.setenv("VIDSTYLE_CACHE", str(tmp_path / "cache"))
+    clip = make_clip(tmp_path / "c.mp4", size=(64, 48), frames=6, audio=False)
+    settings = load_settings("draft", overrides={"render": {"max_side": 64}})
+    settings.network.channels, settings.network.residual_blocks = (4, 8, 8), 1
+    settings.adapt.steps, settings.adapt.crop, settings.adapt.sample_runs = 2, 32, 2
+    first = adapt(style_image, [clip], settings, CPU, progress=False)
+    assert first.trained and first.path is not None and first.path.is_file()
+    second = adapt(style_image, [clip], settings, CPU, progress=False)
+    assert not second.trained and second.path == first.path
+    settings.adapt.steps = 3  # another setting: another model
+    assert adapt(style_image, [clip], settings, CPU, progress=False).trained
+
+
+def test_scene_cut_resets_the_warm_start_chain(tmp_path, tiny_model):
+    """After a hard cut, the frame is painted cold (as the first frame of a shot), not blended
+    with the previous shot warped by a meaningless flow."""
+    clip = make_clip(
+        tmp_path / "cut.mp4",
+        size=(96, 64),
+        frames=10,
+        motion="cut",
+        audio=False,
+        codec="ffv1",
+        pix_fmt="bgr0",
+    )
+    out = tmp_path / "out.mkv"
+    settings = load_settings(
+        "draft",
+        overrides={"render": {"max_side": 0, "temporal": "warm"}, "encode": {"codec": "ffv1"}},
+    )
+    from vidstyle.models.store import load_model
+
+    net, _ = load_model(tiny_model)
+    stylizer = Stylizer(net, CPU, settings.render)
+    stats = render(clip, out, stylizer, settings, progress=False)
+    assert stats.scene_cuts == [CUT_AT]
+    with VideoReader(clip) as reader:
+        frames = [f.rgb for f in reader]
+    with VideoReader(out) as reader:
+        rendered = [f.rgb for f in reader]
+    cold = stylizer.download(
+        stylizer.finish(
+            stylizer.network(stylizer.upload([frames[CUT_AT]])), stylizer.upload([frames[CUT_AT]])
+        )
+    )[0]
+    assert np.abs(rendered[CUT_AT].astype(int) - cold.astype(int)).max() <= 1
+    warm_next = stylizer.download(stylizer.network(stylizer.upload([frames[CUT_AT + 1]])))[0]
+    # the frame after the cut is warm-started again (differs from its cold painting)
+    assert np.abs(rendered[CUT_AT + 1].astype(int) - warm_next.astype(int)).max() > 1
