@@ -283,7 +283,9 @@ def eval_command(
     size: int = typer.Option(384, "--size", help="Long side for style/content distances."),
     every: int = typer.Option(1, "--every", help="Score style/content on every k-th frame."),
     flow_size: int = typer.Option(
-        None, "--flow-size", help="Long side for the warping error (default: the input's size)."
+        None,
+        "--flow-size",
+        help="Long side for the warping error (default: the smallest of the input and outputs).",
     ),
     keep_cuts: bool = typer.Option(
         False,

@@ -33,14 +33,23 @@ def evaluate(
     """Warping error of the input and of each output; with `style`, style/content distances.
 
     `size`: long side for the perceptual distances; `flow_size`: long side for the warping error
-    (None: the input's size); `every`: score the perceptual distances on every k-th frame.
+    (None: the smallest long side among the input and the outputs, so a 384 px render is
+    compared with the input's own floor at 384 px rather than upscaled); `every`: score the
+    perceptual distances on every k-th frame.
     """
     input_path = Path(input_path)
-    count = probe(input_path).frame_count
+    source_info = probe(input_path)
+    count = source_info.frame_count
+    long_sides = [max(source_info.display_width, source_info.display_height)]
     for name, path in outputs.items():
-        n = probe(path).frame_count
-        if n != count:
-            raise MediaError(f"output {name!r} has {n} frames, the input has {count}", path)
+        info = probe(path)
+        if info.frame_count != count:
+            raise MediaError(
+                f"output {name!r} has {info.frame_count} frames, the input has {count}", path
+            )
+        long_sides.append(max(info.display_width, info.display_height))
+    if flow_size is None:
+        flow_size = min(long_sides)
     warping = MultiWarpingError(size=flow_size, skip_cuts=skip_cuts)
     style_image = load_image(style) if style is not None else None
     perceptual = (
