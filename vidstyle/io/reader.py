@@ -8,7 +8,6 @@ import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 
 import av
 import cv2
@@ -18,6 +17,7 @@ from av.video.reformatter import Interpolation, VideoReformatter
 from vidstyle.errors import MediaError
 from vidstyle.io import colors
 from vidstyle.io.frames import Frame
+from vidstyle.io.lifecycle import Closing
 from vidstyle.io.probe import Scan, VideoInfo, _scan, open_input, reason
 
 Container = av.container.InputContainer
@@ -115,7 +115,7 @@ class RGBConverter:
         return np.ascontiguousarray(rgb)
 
 
-class VideoReader:
+class VideoReader(Closing):
     """Iterate the frames [start_index, end_index) of a video as upright RGB `Frame`s.
 
     Starting mid-file seeks to the keyframe before `start_index` (found from the demuxed
@@ -147,17 +147,6 @@ class VideoReader:
 
     def __len__(self) -> int:
         return self.end_index - self.start_index
-
-    def __enter__(self) -> VideoReader:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         with self._lock:

@@ -7,7 +7,6 @@ import os
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
-from types import TracebackType
 
 import cv2
 import numpy as np
@@ -15,6 +14,7 @@ import numpy as np
 from vidstyle.errors import MediaError
 from vidstyle.io.frames import Frame
 from vidstyle.io.images import read_rgb, write_image
+from vidstyle.io.lifecycle import Atomic, Closing
 from vidstyle.io.paths import check_writable
 from vidstyle.io.patterns import is_image_sequence, list_sequence, parse_numbered
 from vidstyle.io.probe import VideoInfo
@@ -74,7 +74,7 @@ def _bit_depth(path: Path) -> int:
     return {np.dtype(np.uint16): 16, np.dtype(np.float32): 32}.get(img.dtype, 8)
 
 
-class ImageSequenceReader:
+class ImageSequenceReader(Closing):
     """Iterate frames [start_index, end_index) of an image sequence as upright RGB Frames."""
 
     def __init__(
@@ -101,17 +101,6 @@ class ImageSequenceReader:
     def __len__(self) -> int:
         return self.end_index - self.start_index
 
-    def __enter__(self) -> ImageSequenceReader:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     def close(self) -> None:
         pass
 
@@ -128,7 +117,7 @@ class ImageSequenceReader:
             yield Frame(i, i, tb, rgb)
 
 
-class ImageSequenceWriter:
+class ImageSequenceWriter(Atomic):
     """Write frames as `pattern % number`, numbering from `first_number`; each file is written
     to a temporary name and renamed, so a killed job leaves only complete frames.
 
@@ -177,20 +166,6 @@ class ImageSequenceWriter:
 
     def path_for(self, number: int) -> Path:
         return self._numbered.name(number)
-
-    def __enter__(self) -> ImageSequenceWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is not None:
-            self.abort()
-        else:
-            self.close()
 
     def write(self, rgb: np.ndarray, pts: int | None = None, duration: int | None = None) -> None:
         """Write the next frame (pts/duration are accepted for symmetry and ignored: a

@@ -13,7 +13,6 @@ import os
 import weakref
 from fractions import Fraction
 from pathlib import Path
-from types import TracebackType
 
 import av
 import cv2
@@ -24,6 +23,7 @@ from vidstyle.errors import MediaError
 from vidstyle.io import colors
 from vidstyle.io.audio import AudioRemuxer
 from vidstyle.io.encoders import CodecPlan, plan_codec, require_encoder
+from vidstyle.io.lifecycle import Atomic
 from vidstyle.io.paths import check_writable, remove_quietly, temp_sibling
 from vidstyle.io.probe import SOURCE_SIZE_KEY, VideoInfo, reason
 
@@ -46,7 +46,7 @@ def _cleanup(container: av.container.OutputContainer, tmp: Path) -> None:
     remove_quietly(tmp)
 
 
-class VideoWriter:
+class VideoWriter(Atomic):
     """Write upright RGB uint8 frames of size (width, height) to `path`.
 
     pts are in `time_base` units; `time_offset` (same units) is subtracted from every pts and
@@ -225,20 +225,6 @@ class VideoWriter:
             raise MediaError(f"can't start writing ({reason(e)}; {what})", self.path) from None
 
     # -- writing -----------------------------------------------------------------------------
-
-    def __enter__(self) -> VideoWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is not None:
-            self.abort()
-        else:
-            self.close()
 
     def write(self, rgb: np.ndarray, pts: int | None = None, duration: int | None = None) -> None:
         """Queue one upright RGB uint8 frame. pts in `time_base` (None: next frame at `rate`);
