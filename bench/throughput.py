@@ -45,6 +45,21 @@ def make_net(settings, model: Path | None) -> StyleNet:
     return StyleNet(network_config(settings)).eval()
 
 
+def naive_writer(out: Path, size: tuple[int, int], info, settings) -> VideoWriter:
+    """The encoder both naive loops use: the pipeline's codec settings, no background thread."""
+    return VideoWriter(
+        out,
+        width=size[0],
+        height=size[1],
+        rate=info.rate,
+        time_base=info.time_base,
+        codec=settings.encode.codec,
+        crf=settings.encode.crf,
+        preset=settings.encode.preset,
+        template=info,
+    )
+
+
 def naive_loop(clip: Path, out: Path, stylizer: Stylizer, settings, frames: int | None) -> float:
     """decode -> (flow) -> stylize -> encode, strictly one after the other. Returns fps."""
     info = probe(clip)
@@ -55,17 +70,7 @@ def naive_loop(clip: Path, out: Path, stylizer: Stylizer, settings, frames: int 
     count = 0
     with (
         VideoReader(clip, size=size, end_index=frames) as reader,
-        VideoWriter(
-            out,
-            width=size[0],
-            height=size[1],
-            rate=info.rate,
-            time_base=info.time_base,
-            codec=settings.encode.codec,
-            crf=settings.encode.crf,
-            preset=settings.encode.preset,
-            template=info,
-        ) as writer,
+        naive_writer(out, size, info, settings) as writer,
     ):
         previous_small = previous = None
         for frame in reader:
@@ -93,17 +98,7 @@ def naive_fp32_loop(clip: Path, out: Path, net: StyleNet, settings, frames: int 
     with (
         torch.no_grad(),
         VideoReader(clip, size=size, end_index=frames) as reader,
-        VideoWriter(
-            out,
-            width=size[0],
-            height=size[1],
-            rate=info.rate,
-            time_base=info.time_base,
-            codec=settings.encode.codec,
-            crf=settings.encode.crf,
-            preset=settings.encode.preset,
-            template=info,
-        ) as writer,
+        naive_writer(out, size, info, settings) as writer,
     ):
         for frame in reader:
             x = torch.from_numpy(frame.rgb).permute(2, 0, 1)[None].float() / 255
