@@ -7,17 +7,17 @@ file and the problem, with a non-zero exit status.
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
-from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
 import typer
 
 from vidstyle import __version__
-from vidstyle.errors import ConfigError, VidstyleError
+from vidstyle.cli_common import PRESET_HELP
+from vidstyle.cli_common import user_errors as _user_errors
+from vidstyle.errors import ConfigError
 from vidstyle.farm.cli import farm_app
 
 app = typer.Typer(
@@ -32,24 +32,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-PRESET_HELP = "Settings preset from configs/: draft (CPU-friendly), balanced, best (GPU)."
-
-
-def user_errors(command: Callable) -> Callable:
-    """Turn a VidstyleError into one line on stderr and its exit status; Ctrl-C into 130."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except VidstyleError as exc:
-            _print_error(str(exc))
-            raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            _print_error("interrupted; unfinished outputs were removed, finished ones kept")
-            raise typer.Exit(130) from None
-
-    return wrapper
+user_errors = _user_errors("unfinished outputs were removed, finished ones kept")
 
 
 def parse_rate(text: str | None) -> Fraction | None:
@@ -377,10 +360,6 @@ def main(argv: list[str] | None = None) -> None:
         args=_with_default_command(list(sys.argv[1:] if argv is None else argv)),
         prog_name="vidstyle",
     )
-
-
-def _print_error(message: str) -> None:
-    print(f"vidstyle: error: {message}", file=sys.stderr)
 
 
 __all__ = ["app", "main"]

@@ -1,22 +1,21 @@
 """`vidstyle farm ...`: plan a job, run its tasks by hand or from a farm manager, or on Ray.
 
-The main CLI registers this sub-app with `app.add_typer(farm_app, name="farm")`. It does not
-import vidstyle.cli (which imports it), so the small error wrapper is its own.
+The main CLI registers this sub-app with `app.add_typer(farm_app, name="farm")`. Both use
+vidstyle.cli_common for error handling and help texts.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import shlex
 import sys
-from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
 import typer
 
-from vidstyle.errors import ConfigError, VidstyleError
+from vidstyle.cli_common import PRESET_HELP, QUIET_HELP, user_errors
+from vidstyle.errors import ConfigError
 
 farm_app = typer.Typer(
     name="farm",
@@ -30,25 +29,7 @@ farm_app = typer.Typer(
     rich_markup_mode=None,
 )
 
-PRESET_HELP = "Settings preset from configs/: draft (CPU-friendly), balanced, best (GPU)."
-QUIET_HELP = "No progress bars (default: shown when stderr is a terminal)."
-
-
-def _user_errors(command: Callable) -> Callable:
-    """A VidstyleError becomes one line on stderr and its exit status; Ctrl-C becomes 130."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except VidstyleError as exc:
-            typer.echo(f"vidstyle: error: {exc}", err=True)
-            raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            typer.echo("vidstyle: error: interrupted; finished chunks are kept", err=True)
-            raise typer.Exit(130) from None
-
-    return wrapper
+_user_errors = user_errors("finished chunks are kept")
 
 
 def _progress(quiet: bool) -> bool:
