@@ -26,7 +26,7 @@ import torch
 from vidstyle.adapt import network_config
 from vidstyle.config import load_settings
 from vidstyle.flow import link_to_previous, make_flow, shrink
-from vidstyle.io import VideoReader, VideoWriter, probe
+from vidstyle.io import VideoReader, VideoWriter, probe, writer_options
 from vidstyle.models.device import resolve_runtime
 from vidstyle.models.store import load_model
 from vidstyle.models.stylenet import StyleNet
@@ -46,18 +46,8 @@ def make_net(settings, model: Path | None) -> StyleNet:
 
 
 def naive_writer(out: Path, size: tuple[int, int], info, settings) -> VideoWriter:
-    """The encoder both naive loops use: the pipeline's codec settings, no background thread."""
-    return VideoWriter(
-        out,
-        width=size[0],
-        height=size[1],
-        rate=info.rate,
-        time_base=info.time_base,
-        codec=settings.encode.codec,
-        crf=settings.encode.crf,
-        preset=settings.encode.preset,
-        template=info,
-    )
+    """The encoder both naive loops use: the pipeline's settings, no background thread."""
+    return VideoWriter(out, **writer_options(size, info, settings.encode))
 
 
 def naive_loop(clip: Path, out: Path, stylizer: Stylizer, settings, frames: int | None) -> float:

@@ -20,7 +20,7 @@ import numpy as np
 
 from vidstyle.errors import MediaError, ModelError
 from vidstyle.farm.plan import Chunk, Job, source_timestamps
-from vidstyle.io import is_image_sequence, open_reader, open_writer, probe
+from vidstyle.io import is_image_sequence, open_reader, open_writer, probe, writer_options
 from vidstyle.io.paths import TMP_MARKER, remove_quietly
 from vidstyle.io.patterns import list_sequence
 
@@ -307,17 +307,7 @@ def run_assemble(job: Job, *, progress: bool = False, force: bool = False) -> Ta
     pts = source_timestamps(job)
     first = next(blended_frames_head(job))
     height, width = first.shape[:2]
-    kw = dict(
-        width=width,
-        height=height,
-        rate=info.rate,
-        time_base=info.time_base,
-        codec=enc.codec,
-        crf=enc.crf,
-        preset=enc.preset or None,
-        pix_fmt=enc.pix_fmt or None,
-        template=info,
-    )
+    kw = writer_options((width, height), info, enc)
     if is_image_sequence(job.output):
         kw["first_number"] = job.first_frame
     elif enc.audio and info.audio:

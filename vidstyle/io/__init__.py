@@ -16,7 +16,7 @@ from vidstyle.io.patterns import is_image_sequence
 from vidstyle.io.probe import AudioInfo, VideoInfo, frame_timestamps, probe
 from vidstyle.io.reader import VideoReader
 from vidstyle.io.sequence import ImageSequenceReader, ImageSequenceWriter
-from vidstyle.io.writer import VideoWriter
+from vidstyle.io.writer import VideoWriter, writer_options
 
 
 def open_reader(
@@ -60,4 +60,5 @@ __all__ = [
     "probe",
     "read_rgb",
     "write_image",
+    "writer_options",
 ]

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 from av.video.reformatter import Interpolation, VideoReformatter
 
+from vidstyle.config import EncodeSettings
 from vidstyle.errors import MediaError
 from vidstyle.io import colors
 from vidstyle.io.audio import AudioRemuxer
@@ -44,6 +45,22 @@ def _cleanup(container: av.container.OutputContainer, tmp: Path) -> None:
     with contextlib.suppress(Exception):
         container.close()
     remove_quietly(tmp)
+
+
+def writer_options(size: tuple[int, int], info: VideoInfo, encode: EncodeSettings) -> dict:
+    """open_writer() arguments for frames of `size` timed and tagged like `info`, encoded as
+    `encode` says: one place for the render loop, farm assembly and the benchmarks."""
+    return dict(
+        width=size[0],
+        height=size[1],
+        rate=info.rate,
+        time_base=info.time_base,
+        codec=encode.codec,
+        crf=encode.crf,
+        preset=encode.preset or None,
+        pix_fmt=encode.pix_fmt or None,
+        template=info,
+    )
 
 
 class VideoWriter(Atomic):

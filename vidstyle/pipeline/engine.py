@@ -37,6 +37,7 @@ from vidstyle.io import (
     open_reader,
     open_writer,
     probe,
+    writer_options,
 )
 from vidstyle.pipeline.stages import BackgroundSink, Prefetch, StageClock, ordered_map
 from vidstyle.pipeline.stylizer import Stylizer
@@ -163,17 +164,7 @@ def render(
     first = max(0, frames.start - frames.warmup)
     reader = open_reader(str(source), rate=rate, size=size, start_index=first, end_index=end)
 
-    writer_kw = dict(
-        width=size[0],
-        height=size[1],
-        rate=info.rate,
-        time_base=info.time_base,
-        codec=encode.codec,
-        crf=encode.crf,
-        preset=encode.preset or None,
-        pix_fmt=encode.pix_fmt or None,
-        template=info,
-    )
+    writer_kw = writer_options(size, info, encode)
     if is_image_sequence(str(output)):  # numbered like the source frames they come from
         writer_kw["first_number"] = frames.start + 1
     keep_audio = encode.audio if audio is None else audio
