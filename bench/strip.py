@@ -38,9 +38,9 @@ def main() -> None:
     gap = np.full((4, rows[0].shape[1], 3), 255, np.uint8)
     sheet = np.concatenate([p for r in rows for p in (r, gap)][:-1], axis=0)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(
-        str(args.out), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88]
-    )
+    jpeg = args.out.suffix.lower() in (".jpg", ".jpeg")
+    params = [cv2.IMWRITE_JPEG_QUALITY, 88] if jpeg else []
+    cv2.imwrite(str(args.out), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), params)
     print(args.out)
 
 

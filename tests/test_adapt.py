@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from tests.synth import CUT_AT, make_clip
+from tests.synth import CUT_AT, frame_id, make_clip, make_sequence
 from vidstyle.adapt import adapt
 from vidstyle.adapt.cache import model_key
-from vidstyle.adapt.data import RunSampler, video_runs
+from vidstyle.adapt.data import RunSampler, content_runs, video_runs
 from vidstyle.adapt.trainer import _chain_inputs, train_stylenet
 from vidstyle.config import load_settings
 from vidstyle.flow import warp_torch
@@ -132,3 +132,12 @@ def test_scene_cut_resets_the_warm_start_chain(tmp_path, tiny_model):
     warm_next = stylizer.download(stylizer.network(stylizer.upload([frames[CUT_AT + 1]])))[0]
     # the frame after the cut is warm-started again (differs from its cold painting)
     assert np.abs(rendered[CUT_AT + 1].astype(int) - warm_next.astype(int)).max() > 1
+
+
+def test_adaptation_samples_an_image_sequence_across_the_whole_shot(tmp_path):
+    """VFX plates come as image sequences: training runs must cover the shot, not its start."""
+    pattern = make_sequence(tmp_path / "plate", frames=30, size=(128, 96))
+    runs = content_runs([pattern], max_side=128, runs=3, length=2, flow_max_side=128)
+    firsts = [frame_id(run.frames[0]) for run in runs]
+    assert firsts == [0, 14, 28]
+    assert all(run.length == 2 and run.flows.shape[0] == 1 for run in runs)

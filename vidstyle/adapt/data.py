@@ -19,7 +19,7 @@ import torch
 
 from vidstyle.errors import MediaError
 from vidstyle.flow import link_to_previous, make_flow, shrink
-from vidstyle.io import VideoReader, fit_size, is_image_sequence, load_image, open_reader, probe
+from vidstyle.io import fit_size, is_image_sequence, load_image, open_reader, probe
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"})
 
@@ -90,7 +90,8 @@ def _enlarge_to(run: Run, min_side: int) -> Run:
 def video_runs(
     path: Path, *, max_side: int, runs: int, length: int, flow_max_side: int, flow: str = "dis"
 ) -> list[Run]:
-    """`runs` runs of `length` consecutive frames spread evenly over the video at work size."""
+    """`runs` runs of `length` consecutive frames spread evenly over the video (or image
+    sequence) at work size."""
     info = probe(path)
     size = fit_size(info.display_width, info.display_height, max_side)
     length = max(1, min(length, info.frame_count))
@@ -99,7 +100,9 @@ def video_runs(
     estimator = make_flow(flow, max_side=None)  # frames are shrunk to flow_max_side first
     result = []
     for start in sorted(set(starts.tolist())):
-        with VideoReader(path, size=size, start_index=start, end_index=start + length) as reader:
+        with open_reader(
+            str(path), size=size, start_index=start, end_index=start + length
+        ) as reader:
             frames = [frame.rgb for frame in reader]
         if frames:
             result.append(_run_from_frames(frames, estimator, flow_max_side))
@@ -155,14 +158,7 @@ def content_runs(
                     continue  # a folder may hold other files; the ones we can read are enough
         elif source.suffix.lower() in IMAGE_SUFFIXES and not is_image_sequence(str(source)):
             result += _image_runs([source], max_side)
-        elif is_image_sequence(str(source)):
-            with open_reader(str(source)) as reader:
-                frames = [f.rgb for _, f in zip(range(length), reader, strict=False)]
-            w, h = fit_size(frames[0].shape[1], frames[0].shape[0], max_side)
-            frames = [cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in frames]
-            estimator = make_flow(flow, max_side=None)
-            result.append(_run_from_frames(frames, estimator, flow_max_side))
-        else:
+        else:  # a video file or an image sequence
             result += video_runs(
                 source,
                 max_side=max_side,
