@@ -30,7 +30,7 @@ from vidstyle.io import VideoReader, VideoWriter, probe, writer_options
 from vidstyle.models.device import resolve_runtime
 from vidstyle.models.store import load_model
 from vidstyle.models.stylenet import StyleNet
-from vidstyle.pipeline.engine import RenderRange, render, work_size
+from vidstyle.pipeline.engine import RenderRange, lane_count, render, work_size
 from vidstyle.pipeline.stylizer import Stylizer
 
 
@@ -106,6 +106,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, help="adapted model (default: fresh weights)")
     parser.add_argument("--max-side", type=int)
     parser.add_argument("--temporal", default=None)
+    parser.add_argument("--lanes", type=int, default=None, help="warm chains side by side")
     parser.add_argument("--device", default=None)
     parser.add_argument("--precision", default=None)
     parser.add_argument("--frames", type=int, help="only the first N frames")
@@ -122,6 +123,7 @@ def main() -> None:
                 "temporal": args.temporal,
                 "device": args.device,
                 "precision": args.precision,
+                "lanes": args.lanes,
             }
         },
     )
@@ -129,12 +131,14 @@ def main() -> None:
     net = make_net(settings, args.model)
     stylizer = Stylizer(make_net(settings, args.model), runtime, settings.render)
     progress = sys.stderr.isatty()
+    frames = min(args.frames or 1 << 62, probe(args.clip).frame_count)
     result: dict = {
         "clip": str(args.clip),
         "preset": settings.preset,
         "temporal": settings.render.temporal,
         "device": runtime.describe(),
         "torch_threads": torch.get_num_threads(),
+        "lanes": lane_count(settings.render, runtime.is_cuda, frames),
         "network": [*list(settings.network.channels), settings.network.residual_blocks],
     }
     with tempfile.TemporaryDirectory() as tmp:

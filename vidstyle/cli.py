@@ -105,6 +105,12 @@ def run_command(
         "--tile",
         help="Process in overlapping tiles of this size (for 4K on small GPUs); 0 = whole frames.",
     ),
+    lanes: int = typer.Option(
+        None,
+        "--lanes",
+        help="Warm mode: chains run side by side on segments of the video, batched through the "
+        "network, seams cross-faded (default 0 = auto: 4 on a GPU, 1 on the CPU).",
+    ),
     device: str = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:1 ..."),
     precision: str = typer.Option(None, "--precision", help="auto, fp32, bf16, fp16."),
     codec: str = typer.Option(
@@ -142,6 +148,7 @@ def run_command(
             preserve_color=preserve_color,
             temporal=temporal,
             tile=tile,
+            lanes=lanes,
             device=device,
             precision=precision,
         ),

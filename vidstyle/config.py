@@ -58,6 +58,8 @@ class RenderSettings:
     tile: int = 0  # process in overlapping tiles of this size (0 = whole frames)
     tile_overlap: int = 64
     batch_size: int = 8  # frames per network call in frame-parallel modes
+    lanes: int = 0  # warm chains side by side on segments of the video (0 = auto: 4 on a GPU)
+    lane_overlap: int = 8  # warm-up frames of a lane's segment, cross-faded with the one before
     device: str = "auto"
     precision: str = "auto"  # auto | fp32 | bf16 | fp16
 
@@ -94,6 +96,8 @@ class Settings:
             raise ConfigError(
                 f"--max-side must be 0 (source size) or at least 16, not {r.max_side}"
             )
+        if r.lanes < 0 or r.lane_overlap < 0:
+            raise ConfigError(f"--lanes ({r.lanes}) and lane_overlap must be 0 or more")
         if r.tile and r.tile <= 2 * r.tile_overlap:
             raise ConfigError(
                 f"--tile ({r.tile}) must be larger than twice the tile overlap ({r.tile_overlap})"

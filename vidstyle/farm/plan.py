@@ -413,7 +413,8 @@ def plan_job(
     work = Path(work_dir).absolute() if work_dir else job_path.with_suffix(".vidstyle")
     model_path = model if model is not None else work / f"model-{mkey[:16]}.safetensors"
     render_cfg = asdict(settings.render)
-    for k in ("device", "precision", "batch_size"):  # don't change pixels (beyond rounding)
+    # don't change a chunk's pixels (beyond rounding; chunks are rendered with one lane)
+    for k in ("device", "precision", "batch_size", "lanes", "lane_overlap"):
         render_cfg.pop(k, None)
     job_id = _digest(mkey, render_cfg, content_fingerprint(Path(source)), spans, chunk_format,
                      seam, overlap, str(rate))[:12]  # fmt: skip

@@ -117,6 +117,7 @@ def chunk_settings(job: Job):
     settings.encode.codec = "ffv1"
     settings.encode.pix_fmt = ""
     settings.encode.audio = False
+    settings.render.lanes = 1  # a chunk is one chain: the farm runs chunks side by side itself
     return settings
 
 

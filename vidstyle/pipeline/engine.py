@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from vidstyle.config import Settings
+from vidstyle.config import RenderSettings, Settings
 from vidstyle.errors import MediaError
 from vidstyle.flow import ChainLink, link_to_previous, make_flow, shrink
 from vidstyle.io import (
@@ -39,8 +39,12 @@ from vidstyle.io import (
     probe,
     writer_options,
 )
+from vidstyle.pipeline.lanes import Segment, lanes_loop, plan_segments
 from vidstyle.pipeline.stages import BackgroundSink, Prefetch, StageClock, ordered_map
 from vidstyle.pipeline.stylizer import Stylizer
+
+#: Warm chains side by side on a GPU when --lanes is not given (one chain leaves it mostly idle).
+DEFAULT_GPU_LANES = 4
 
 
 @dataclass
@@ -121,6 +125,16 @@ def _batched(items: Iterator[Frame], size: int) -> Iterator[list[Frame]]:
         yield batch
 
 
+def lane_count(render_cfg: RenderSettings, cuda: bool, frames: int) -> int:
+    """How many warm chains run side by side (pipeline/lanes.py): --lanes, or on a GPU by
+    default DEFAULT_GPU_LANES; fewer when the clip is too short for each lane's chain to be
+    worth its warm-up (at least 4 x lane_overlap frames a lane)."""
+    if render_cfg.temporal != "warm":
+        return 1
+    lanes = render_cfg.lanes or (DEFAULT_GPU_LANES if cuda else 1)
+    return max(1, min(lanes, frames // (4 * max(1, render_cfg.lane_overlap))))
+
+
 def work_size(width: int, height: int, max_side: int) -> tuple[int, int]:
     """The size frames are stylized and written at: the source's exactly (odd sizes too), or
     scaled down to --max-side on the long side (even sizes, as encoders like them)."""
@@ -162,7 +176,7 @@ def render(
             source,
         )
     first = max(0, frames.start - frames.warmup)
-    reader = open_reader(str(source), rate=rate, size=size, start_index=first, end_index=end)
+    lanes = lane_count(render_cfg, stylizer.runtime.is_cuda, end - first)
 
     writer_kw = writer_options(size, info, encode)
     if is_image_sequence(str(output)):  # numbered like the source frames they come from
@@ -196,21 +210,47 @@ def render(
 
     # Queues hold at most ~256 MB of frames each (8 frames at 1080p, 2 at 4K).
     depth = max(2, min(8, (256 << 20) // (size[0] * size[1] * 3)))
-    decoded = Prefetch(clock.timed("decode", reader), depth=depth, name="decode")
+
+    def decode(start: int, stop: int) -> Prefetch[Frame]:
+        reader = open_reader(str(source), rate=rate, size=size, start_index=start, end_index=stop)
+        return Prefetch(clock.timed("decode", reader), depth=depth, name="decode", owns=reader)
+
+    def pairs_for(segment: Segment) -> Iterator[tuple[Frame, ChainLink | None]]:
+        decoded = decode(segment.warmup_start, segment.end)
+        try:
+            yield from _flow_pairs(iter(decoded), settings, clock, flow_workers)
+        finally:
+            decoded.close()
+
+    def emit(rgb: np.ndarray, frame: Frame) -> None:
+        _emit(sink, [rgb], [frame], frames.start, stats)
+
+    def on_cut(index: int) -> None:
+        if index not in stats.scene_cuts:
+            stats.scene_cuts.append(index)
+
+    decoded = None
     sink = BackgroundSink(encode_one, depth=depth, name="encode")
     # Flow runs in this loop's own worker threads; OpenCV's internal pool on top of them
     # oversubscribed the cores (2 cores: 26.1 -> 40.8 pairs/s busy-time with one cv2 thread).
     cv2_threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
     try:
-        if render_cfg.temporal == "warm":
+        if lanes > 1:
+            frame_bytes = 3 * size[0] * size[1]
+            segments = plan_segments(first, end, lanes, render_cfg.lane_overlap, frame_bytes)
+            stats.processed = lanes_loop(pairs_for, segments, lanes, stylizer, clock, emit, on_cut)
+        elif render_cfg.temporal == "warm":
+            decoded = decode(first, end)
             _warm_loop(decoded, stylizer, settings, clock, stats, sink, frames.start, flow_workers)
         else:
+            decoded = decode(first, end)
             _parallel_loop(decoded, stylizer, settings, clock, stats, sink, frames.start)
         sink.close()
         writer.close()
     except BaseException:
-        decoded.close()
+        if decoded is not None:
+            decoded.close()
         with contextlib.suppress(BaseException):
             sink.close()
         writer.abort()
@@ -218,7 +258,8 @@ def render(
     finally:
         cv2.setNumThreads(cv2_threads)
         bar.close()
-        reader.close()
+        if decoded is not None:
+            decoded.close()
     stats.seconds = time.perf_counter() - started
     stats.stage_seconds = dict(clock.busy)
     return stats

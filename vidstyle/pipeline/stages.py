@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -49,7 +49,10 @@ class StageClock:
 class Prefetch(Generic[T]):
     """Iterate `source` in a background thread, keeping at most `depth` items ready."""
 
-    def __init__(self, source: Iterable[T], depth: int = 8, name: str = "prefetch"):
+    def __init__(
+        self, source: Iterable[T], depth: int = 8, name: str = "prefetch", owns: Any = None
+    ):
+        self._owns = owns  # closed by close(), after the thread has stopped (e.g. the reader)
         self._queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(source,), name=name, daemon=True)
@@ -90,6 +93,9 @@ class Prefetch(Generic[T]):
             except queue.Empty:
                 break
         self._thread.join(timeout=5)
+        if self._owns is not None:
+            owned, self._owns = self._owns, None
+            owned.close()
 
 
 def ordered_map(
