@@ -20,10 +20,13 @@ from pathlib import Path
 from vidstyle.io import VideoReader, VideoWriter, fit_size, probe
 
 
-def looped_clip(source: Path, seconds: float, out: Path, max_side: int) -> Path:
-    """`seconds` of `source` played forwards and backwards (no jump at the loop point)."""
+def looped_clip(
+    source: Path, seconds: float, out: Path, max_side: int, size: tuple[int, int] | None = None
+) -> Path:
+    """`seconds` of `source` played forwards and backwards (no jump at the loop point), at
+    `size` if given (upscaled too: bench/gpu.sh makes its 1080p clip this way)."""
     info = probe(source)
-    size = fit_size(info.display_width, info.display_height, max_side)
+    size = size or fit_size(info.display_width, info.display_height, max_side)
     with VideoReader(source, size=size) as reader:
         frames = [f.rgb for f in reader]
     frames = frames + frames[::-1]
