@@ -71,6 +71,12 @@ class RenderStats:
             "fps": round(self.fps, 2),
             "scene_cuts": self.scene_cuts,
             "stage_fps": stage_fps,
+            # share of the wall time each stage was busy: network near 1.0 = the device is the
+            # bottleneck (on CUDA the network stage includes waiting for the GPU's results)
+            "busy_share": {
+                k: round(v / self.seconds, 2) if self.seconds else None
+                for k, v in self.stage_seconds.items()
+            },
             "width": self.size[0],
             "height": self.size[1],
         }
