@@ -166,3 +166,16 @@ def test_every_k_frames_are_scored_and_content_distance_of_a_frame_to_itself_is_
     result = meter.result()
     assert result["frames"] == 3 and result["every"] == 3
     assert result["content_distance"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_eval_scores_a_smaller_render_at_its_own_size(tmp_path):
+    """A 384 px render of a 1080p shot only holds 384 px of detail: its flicker is compared
+    with the input's own floor at 384 px, not after upscaling."""
+    from tests.synth import make_clip
+    from vidstyle.metrics.report import evaluate
+
+    source = make_clip(tmp_path / "in.mp4", size=(64, 48), frames=6, audio=False)
+    small = make_clip(tmp_path / "small.mp4", size=(32, 24), frames=6, audio=False)
+    report = evaluate(source, {"small": small}, progress=False)
+    assert report["flow_size"] == [32, 24]
+    assert evaluate(source, {"small": small}, flow_size=64, progress=False)["flow_size"] == [64, 48]
