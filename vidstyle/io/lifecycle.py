@@ -12,6 +12,9 @@ class Closing:
     def close(self) -> None:
         raise NotImplementedError
 
+    def _leave(self, failed: bool) -> None:
+        self.close()
+
     def __enter__(self) -> Self:
         return self
 
@@ -21,7 +24,7 @@ class Closing:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        self._leave(failed=exc_type is not None)
 
 
 class Atomic(Closing):
@@ -31,13 +34,8 @@ class Atomic(Closing):
     def abort(self) -> None:
         raise NotImplementedError
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is not None:
+    def _leave(self, failed: bool) -> None:
+        if failed:
             self.abort()
         else:
             self.close()
