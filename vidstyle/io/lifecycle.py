@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from types import TracebackType
 from typing import Self
 
 
-class Closing:
+class Closing(ABC):
     """`with X(...) as x:` closes x on the way out."""
 
-    def close(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def close(self) -> None: ...
 
     def _leave(self, failed: bool) -> None:
         self.close()
@@ -31,8 +32,8 @@ class Atomic(Closing):
     """A writer that publishes on close() and discards on abort(): leaving a `with` block by an
     exception aborts, so a failed or interrupted job never leaves a half-written output."""
 
-    def abort(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def abort(self) -> None: ...
 
     def _leave(self, failed: bool) -> None:
         if failed:
