@@ -8,7 +8,9 @@ the length of the video.
 
 Temporal modes:
 - warm: frame t is stylized from (frame t, previous stylized frame warped by flow t->t-1, flow
-  reliability mask); the chain restarts at scene cuts. Sequential by nature.
+  reliability mask); the chain restarts at scene cuts. Sequential by nature, so on a GPU
+  several chains run side by side on segments of the video, batched (pipeline/lanes.py; one
+  lane is one chain over the whole range).
 - loss-only / off: frames are independent, so they are batched through the network.
 """
 
@@ -268,13 +270,10 @@ def render(
     if _network_shares_cores_with_flow(render_cfg, stylizer.runtime.is_cuda):
         torch.set_num_threads(max(1, torch_threads - flow_workers))
     try:
-        if lanes > 1:
+        if render_cfg.temporal == "warm":  # one lane: a single segment, one chain
             frame_bytes = 3 * size[0] * size[1]
             segments = plan_segments(first, end, lanes, render_cfg.lane_overlap, frame_bytes)
             stats.processed = lanes_loop(pairs_for, segments, lanes, stylizer, clock, emit, on_cut)
-        elif render_cfg.temporal == "warm":
-            decoded = decode(first, end)
-            _warm_loop(decoded, stylizer, settings, clock, stats, sink, frames.start, flow_workers)
         else:
             decoded = decode(first, end)
             _parallel_loop(decoded, stylizer, settings, clock, stats, sink, frames.start)
@@ -320,34 +319,6 @@ def _emit(
         if frame.index >= keep_from:
             sink.put((rgb, frame))
             stats.frames += 1
-
-
-def _warm_loop(
-    decoded,
-    stylizer: Stylizer,
-    settings: Settings,
-    clock: StageClock,
-    stats: RenderStats,
-    sink: BackgroundSink,
-    keep_from: int,
-    workers: int,
-) -> None:
-    previous: torch.Tensor | None = None
-    for frame, pair in _flow_pairs(iter(decoded), settings, clock, workers):
-        t0 = time.perf_counter()
-        x = stylizer.upload([frame.rgb])
-        warm = mask = None
-        if pair is not None and previous is not None:
-            if pair.cut:
-                stats.scene_cuts.append(frame.index)
-            else:
-                warm, mask = stylizer.warm_inputs(previous, pair)
-        raw = stylizer.network(x, warm, mask)
-        previous = raw
-        out = stylizer.download(stylizer.finish(raw, x))
-        clock.add("network", time.perf_counter() - t0)
-        stats.processed += 1
-        _emit(sink, out, [frame], keep_from, stats)
 
 
 def _parallel_loop(

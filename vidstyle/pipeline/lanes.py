@@ -51,9 +51,11 @@ def plan_segments(
 ) -> list[Segment]:
     """Equal segments over [first, end), as long as the memory budget allows (so the lanes stay
     in lockstep and each lane's chain is as long as possible), never shorter than 4 x overlap
-    (warm-up frames are extra work)."""
+    (warm-up frames are extra work). One lane: the whole range is one segment."""
     total = end - first
-    by_memory = PENDING_BUDGET // max(1, lanes * frame_bytes)
+    if lanes <= 1:  # one chain: nothing waits, so no reason to cut it
+        return [Segment(first, end, first)]
+    by_memory = PENDING_BUDGET // ((lanes - 1) * frame_bytes)  # what lanes 2.. hold back
     length = max(4 * overlap, 1, min(math.ceil(total / max(1, lanes)), by_memory))
     segments = []
     for start in range(first, end, length):
