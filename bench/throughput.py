@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from vidstyle.adapt import network_config
-from vidstyle.config import load_settings
+from vidstyle.config import RECURRENT_MODES, load_settings
 from vidstyle.flow import link_to_previous, make_flow, shrink
 from vidstyle.io import VideoReader, VideoWriter, probe, writer_options
 from vidstyle.models.device import resolve_runtime
@@ -55,7 +55,8 @@ def naive_loop(clip: Path, out: Path, stylizer: Stylizer, settings, frames: int 
     info = probe(clip)
     size = work_size(info.display_width, info.display_height, settings.render.max_side)
     flow = make_flow(settings.render.flow, max_side=None)
-    warm_mode = settings.render.temporal == "warm"
+    temporal = settings.render.temporal
+    chained = temporal in RECURRENT_MODES
     started = time.perf_counter()
     count = 0
     with (
@@ -66,12 +67,18 @@ def naive_loop(clip: Path, out: Path, stylizer: Stylizer, settings, frames: int 
         for frame in reader:
             x = stylizer.upload([frame.rgb])
             small = shrink(frame.rgb, settings.render.flow_max_side)
-            warm = mask = None
-            if warm_mode and previous is not None:
+            link = None
+            if chained and previous is not None:
                 link = link_to_previous(flow, small, previous_small)
-                if not link.cut:
-                    warm, mask = stylizer.warm_inputs(previous, link)
-            raw = stylizer.network(x, warm, mask)
+                link = None if link.cut else link
+            if temporal == "carry":
+                raw = stylizer.network(x)
+                if link is not None:
+                    raw = stylizer.carry(raw, previous, link)
+            elif link is not None:
+                raw = stylizer.network(x, *stylizer.warm_inputs(previous, link))
+            else:
+                raw = stylizer.network(x)
             previous, previous_small = raw, small
             writer.write(stylizer.download(stylizer.finish(raw, x))[0], frame.pts)
             count += 1

@@ -168,11 +168,14 @@ def tiny_model(
     cfr_clip: Path,
     tiny_opts: list[str],
 ) -> Path:
-    """A model made once by `vidstyle adapt STYLE -o MODEL --content cfr_clip` (read-only)."""
+    """A model made once by `vidstyle adapt STYLE -o MODEL --content cfr_clip` (read-only).
+    Trained for warm mode, whose chains also train the cold path: one model serves every
+    temporal mode in the tests."""
     path = e2e_dir / "tiny-model.safetensors"
     with pytest.MonkeyPatch.context() as mp, _one_thread():
         mp.setenv("VIDSTYLE_CACHE", str(e2e_dir / "adapt-cache"))
         argv = ["adapt", str(style_image), "-o", str(path), "--content", str(cfr_clip)]
+        argv += ["--temporal", "warm"]
         code = _invoke([*argv, *tiny_opts])
     assert code == 0, f"`vidstyle adapt` failed with exit status {code}"
     return path

@@ -9,6 +9,7 @@ import torch
 
 from tests.synth import CUT_AT, frame_id, make_clip, make_sequence
 from vidstyle.adapt import adapt
+from vidstyle.adapt.adapt import training_fingerprint
 from vidstyle.adapt.cache import model_key
 from vidstyle.adapt.data import RunSampler, content_runs, video_runs
 from vidstyle.adapt.trainer import _chain_inputs, train_stylenet
@@ -83,6 +84,17 @@ def test_cache_key_follows_style_settings_and_footage():
     assert model_key("style-a", {"steps": 10}, ["clip-2"]) != base
 
 
+def test_carry_mode_reuses_the_loss_only_model_and_warm_does_not():
+    """carry paints with the loss-only network: switching between them must not retrain."""
+
+    def fingerprint(mode: str) -> dict:
+        settings = load_settings("draft", None, {"render": {"temporal": mode}})
+        return training_fingerprint(settings, 64)
+
+    assert fingerprint("carry") == fingerprint("loss-only")
+    assert fingerprint("warm") != fingerprint("loss-only")
+
+
 def test_adapt_writes_a_model_once_and_reuses_it(tmp_path, monkeypatch, style_image):
     monkeypatch.setenv("VIDSTYLE_CACHE", str(tmp_path / "cache"))
     clip = make_clip(tmp_path / "c.mp4", size=(64, 48), frames=6, audio=False)
@@ -97,9 +109,10 @@ def test_adapt_writes_a_model_once_and_reuses_it(tmp_path, monkeypatch, style_im
     assert adapt(style_image, [clip], settings, CPU, progress=False).trained
 
 
-def test_scene_cut_resets_the_warm_start_chain(tmp_path, tiny_model):
+@pytest.mark.parametrize("mode", ["warm", "carry"])
+def test_scene_cut_resets_the_chain(tmp_path, tiny_model, mode):
     """After a hard cut, the frame is painted cold (as the first frame of a shot), not blended
-    with the previous shot warped by a meaningless flow."""
+    with the previous shot warped by a meaningless flow; the next frame carries again."""
     clip = make_clip(
         tmp_path / "cut.mp4",
         size=(96, 64),
@@ -112,7 +125,7 @@ def test_scene_cut_resets_the_warm_start_chain(tmp_path, tiny_model):
     out = tmp_path / "out.mkv"
     settings = load_settings(
         "draft",
-        overrides={"render": {"max_side": 0, "temporal": "warm"}, "encode": {"codec": "ffv1"}},
+        overrides={"render": {"max_side": 0, "temporal": mode}, "encode": {"codec": "ffv1"}},
     )
     from vidstyle.models.store import load_model
 

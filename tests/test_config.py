@@ -21,7 +21,7 @@ def test_order_is_preset_then_file_then_options(tmp_path):
     s = load_settings("draft", cfg, {"render": {"strength": 0.8, "temporal": None}})
     assert s.render.max_side == 720  # file beats preset
     assert s.render.strength == 0.8  # option beats file
-    assert s.render.temporal == "warm"  # unset option leaves the default
+    assert s.render.temporal == "carry"  # unset option leaves the default
     assert s.encode.codec == "libx265"
     assert s.preset == "draft"
 

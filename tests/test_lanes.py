@@ -34,12 +34,13 @@ def test_segment_length_follows_the_memory_budget_but_never_drops_below_four_ove
 
 
 def test_lane_count_is_one_on_the_cpu_by_default_and_shrinks_for_short_clips():
-    render_cfg = load_settings("draft").render
+    render_cfg = load_settings("draft", overrides={"render": {"temporal": "warm"}}).render
     assert lane_count(render_cfg, cuda=False, frames=10_000) == 1
     assert lane_count(render_cfg, cuda=True, frames=10_000) == 4
     assert lane_count(render_cfg, cuda=True, frames=70) == 2  # 32 frames a lane at least
-    render_cfg.temporal = "off"
-    assert lane_count(render_cfg, cuda=True, frames=10_000) == 1
+    for batched_mode in ("off", "carry"):  # these batch frames instead
+        render_cfg.temporal = batched_mode
+        assert lane_count(render_cfg, cuda=True, frames=10_000) == 1
 
 
 def _frame(index: int) -> Frame:
@@ -77,7 +78,7 @@ def _frames(path: Path) -> np.ndarray:
 def test_lanes_render_every_frame_once_batched_and_continue_each_chain(
     tiny_model: Path, tiny_config: Path, long_clip: Path, tmp_path: Path, monkeypatch
 ):
-    settings = load_settings("draft", tiny_config)
+    settings = load_settings("draft", tiny_config, {"render": {"temporal": "warm"}})
     net, _ = load_model(tiny_model)
     stylizer = Stylizer(net, resolve_runtime("cpu", "fp32"), settings.render)
     single = render(long_clip, tmp_path / "one.mp4", stylizer, settings, progress=False)
@@ -115,8 +116,9 @@ def test_lanes_from_the_command_line_keep_timing_and_audio(
 ):  # fmt: skip
     out = tmp_path / "out.mp4"
     result = vidstyle_cli(
-        long_clip, style_image, out, "--model", tiny_model, *tiny_opts, "--lanes", "3"
-    )
+        long_clip, style_image, out, "--model", tiny_model, *tiny_opts, "--temporal", "warm",
+        "--lanes", "3",
+    )  # fmt: skip
     assert result.code == 0, result.err
     src, dst = probe(long_clip), probe(out)
     assert dst.frame_count == src.frame_count == 100

@@ -195,8 +195,8 @@ def test_start_end_trim_frames_and_audio_and_start_at_zero(
 # -- temporal modes ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("mode", ["off", "loss-only"])
-def test_frame_parallel_temporal_modes_give_complete_outputs(
+@pytest.mark.parametrize("mode", ["off", "loss-only", "carry"])
+def test_other_temporal_modes_give_complete_outputs(
     render, cfr_clip: Path, tmp_path: Path, mode: str
 ):
     out = tmp_path / f"{mode}.mp4"

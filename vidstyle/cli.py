@@ -97,8 +97,9 @@ def run_command(
     temporal: str = typer.Option(
         None,
         "--temporal",
-        help="warm (default: flow warm start, no "
-        "flicker), loss-only (frame-parallel), off (per-frame).",
+        help="carry (default: each frame painted, the previous stylized frame carried along "
+        "the optical flow, stroke contrast kept), warm (the network itself is warm-started from "
+        "the warped previous frame), loss-only (frame-parallel), off (per-frame).",
     ),
     tile: int = typer.Option(
         None,
@@ -186,7 +187,9 @@ def adapt_command(
     preset: str = typer.Option(None, "--preset", "-p", help=PRESET_HELP),
     config: Path = typer.Option(None, "--config", "-c", help="TOML settings file."),
     max_side: int = typer.Option(None, "--max-side", help="Long side the model will work at."),
-    temporal: str = typer.Option(None, "--temporal", help="Train for warm, loss-only or off."),
+    temporal: str = typer.Option(
+        None, "--temporal", help="Train for warm, carry (= loss-only), loss-only or off."
+    ),
     steps: int = typer.Option(None, "--steps", help="Training steps (preset decides otherwise)."),
     device: str = typer.Option(None, "--device", help="auto, cpu, cuda ..."),
     precision: str = typer.Option(None, "--precision", help="auto, fp32, bf16, fp16."),
@@ -219,7 +222,7 @@ def batch_command(
     config: Path = typer.Option(None, "--config", "-c", help="TOML settings file."),
     model: Path = typer.Option(None, "--model", "-m", help="Use this adapted model for all."),
     max_side: int = typer.Option(None, "--max-side", help="Long side of the outputs."),
-    temporal: str = typer.Option(None, "--temporal", help="warm, loss-only or off."),
+    temporal: str = typer.Option(None, "--temporal", help="warm, carry, loss-only or off."),
     device: str = typer.Option(None, "--device", help="auto, cpu, cuda ..."),
     codec: str = typer.Option(None, "--codec", help="Output codec."),
     suffix: str = typer.Option(".mp4", "--suffix", help="Output container extension."),

@@ -16,8 +16,18 @@ import tomllib
 
 from vidstyle.errors import ConfigError
 
-TemporalMode = Literal["warm", "loss-only", "off"]
-TEMPORAL_MODES: tuple[str, ...] = ("warm", "loss-only", "off")
+TemporalMode = Literal["warm", "carry", "loss-only", "off"]
+TEMPORAL_MODES: tuple[str, ...] = ("warm", "carry", "loss-only", "off")
+#: Modes where frame t waits for stylized frame t-1 (a chain that restarts at scene cuts).
+RECURRENT_MODES: tuple[str, ...] = ("warm", "carry")
+
+
+def training_mode(temporal: str) -> str:
+    """How the network is adapted for a temporal mode: `carry` paints every frame with the
+    loss-only network (the carrying happens after it), so the two share one adapted model."""
+    return "loss-only" if temporal == "carry" else temporal
+
+
 DEFAULT_PRESET = "balanced"
 
 
@@ -49,7 +59,7 @@ class AdaptSettings:
 @dataclass
 class RenderSettings:
     max_side: int = 1280  # long side the network works at, and the output size (0 = source size)
-    temporal: str = "warm"
+    temporal: str = "carry"
     flow: str = "dis"
     flow_max_side: int = 640  # optical flow is computed at most this size and scaled up
     scene_cut: bool = True
@@ -60,6 +70,8 @@ class RenderSettings:
     batch_size: int = 8  # frames per network call in frame-parallel modes
     lanes: int = 0  # warm chains side by side on segments of the video (0 = auto: 4 on a GPU)
     lane_overlap: int = 8  # warm-up frames of a lane's segment, cross-faded with the one before
+    carry: float = 0.7  # --temporal carry: share of the warped previous frame kept where reliable
+    carry_sigma: float = 8.0  # window (px) of the contrast restoration after the carry blend
     device: str = "auto"
     precision: str = "auto"  # auto | fp32 | bf16 | fp16
 
@@ -95,6 +107,11 @@ class Settings:
         if r.max_side < 0 or (0 < r.max_side < 16):
             raise ConfigError(
                 f"--max-side must be 0 (source size) or at least 16, not {r.max_side}"
+            )
+        if not 0.0 <= r.carry < 1.0 or r.carry_sigma < 0:
+            raise ConfigError(
+                f"render.carry must be in [0, 1) and carry_sigma >= 0, not {r.carry}, "
+                f"{r.carry_sigma}"
             )
         if r.lanes < 0 or r.lane_overlap < 0:
             raise ConfigError(f"--lanes ({r.lanes}) and lane_overlap must be 0 or more")

@@ -14,7 +14,7 @@ from tqdm import tqdm
 from vidstyle.adapt.cache import cached_model_path, content_fingerprint, file_sha256, model_key
 from vidstyle.adapt.data import RunSampler, content_runs
 from vidstyle.adapt.trainer import TrainingLog, train_stylenet
-from vidstyle.config import Settings
+from vidstyle.config import Settings, training_mode
 from vidstyle.errors import StyleImageError
 from vidstyle.io import fit_size, load_image, probe
 from vidstyle.models.device import Runtime
@@ -56,7 +56,7 @@ def training_fingerprint(settings: Settings, side: int) -> dict:
         "network": dataclasses.asdict(settings.network),
         "adapt": dataclasses.asdict(settings.adapt),
         "work_side": side,
-        "temporal": settings.render.temporal,
+        "temporal": training_mode(settings.render.temporal),
         "flow_max_side": settings.render.flow_max_side,
         "flow": settings.render.flow,
         "model_format": 1,
@@ -106,7 +106,7 @@ def adapt(
         return Adapted(net, card, output or cached, trained=False)
 
     a = settings.adapt
-    temporal = settings.render.temporal
+    temporal = training_mode(settings.render.temporal)
     length = {"off": 1, "loss-only": a.sequence_length}.get(temporal, a.burn_in + a.sequence_length)
     runs = content_runs(
         content,
@@ -135,7 +135,7 @@ def adapt(
             bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
 
     try:
-        log = train_stylenet(net, sampler, style, a, runtime, settings.render.temporal, on_step)
+        log = train_stylenet(net, sampler, style, a, runtime, temporal, on_step)
     finally:
         bar.close()
     card = ModelCard(

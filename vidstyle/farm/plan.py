@@ -29,7 +29,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from vidstyle.config import Settings, settings_from_dict
+from vidstyle.config import RECURRENT_MODES, Settings, settings_from_dict
 from vidstyle.errors import ConfigError, MediaError, VidstyleError
 from vidstyle.io import frame_timestamps, is_image_sequence, open_reader, probe
 from vidstyle.io.patterns import list_sequence
@@ -369,7 +369,7 @@ def plan_job(
         raise ConfigError(f"--seam must be one of {', '.join(SEAM_MODES)}")
     if overlap >= chunk and overlap > 0:
         raise ConfigError(f"--overlap ({overlap}) must be smaller than --chunk ({chunk})")
-    if settings.render.temporal != "warm":
+    if settings.render.temporal not in RECURRENT_MODES:
         overlap = 0  # frames are stylized independently: nothing to warm up or cross-fade
     source = os.path.abspath(os.fspath(input))
     job_path = Path(job_path).absolute()

@@ -11,6 +11,8 @@ Temporal modes:
   reliability mask); the chain restarts at scene cuts. Sequential by nature, so on a GPU
   several chains run side by side on segments of the video, batched (pipeline/lanes.py; one
   lane is one chain over the whole range).
+- carry: the same chain, but the network paints frame t on its own and the previous stylized
+  frame, warped, is blended in after it with its stroke contrast restored (models/contrast.py).
 - loss-only / off: frames are independent, so they are batched through the network.
 """
 
@@ -29,7 +31,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from vidstyle.config import RenderSettings, Settings
+from vidstyle.config import RECURRENT_MODES, RenderSettings, Settings
 from vidstyle.errors import MediaError
 from vidstyle.flow import ChainLink, link_to_previous, make_flow, shrink
 from vidstyle.io import (
@@ -42,8 +44,9 @@ from vidstyle.io import (
     probe,
     writer_options,
 )
+from vidstyle.pipeline.carry import carry_loop
 from vidstyle.pipeline.lanes import Segment, lanes_loop, plan_segments
-from vidstyle.pipeline.stages import BackgroundSink, Prefetch, StageClock, ordered_map
+from vidstyle.pipeline.stages import BackgroundSink, Prefetch, StageClock, batched, ordered_map
 from vidstyle.pipeline.stylizer import Stylizer
 
 #: Warm chains side by side on a GPU when --lanes is not given (one chain leaves it mostly idle).
@@ -96,9 +99,11 @@ class RenderRange:
 
 
 def _flow_pairs(
-    frames: Iterator[Frame], settings: Settings, clock: StageClock, workers: int
+    frames: Iterator[Frame], settings: Settings, clock: StageClock, workers: int, ahead: int = 0
 ) -> Iterator[tuple[Frame, ChainLink | None]]:
-    """Attach to each frame the flow back to its predecessor, computed ahead in a thread pool."""
+    """Attach to each frame the flow back to its predecessor, computed ahead in a thread pool
+    (at most `ahead` pairs in flight; default two per worker). A consumer that takes frames in
+    batches needs a batch more, or it waits for flows that were never started."""
     estimator = make_flow(settings.render.flow, max_side=None)  # frames arrive pre-shrunk
     detect_cuts = settings.render.scene_cut
     flow_side = settings.render.flow_max_side
@@ -119,19 +124,8 @@ def _flow_pairs(
         clock.add("flow", time.perf_counter() - start)
         return link
 
-    for (frame, _, _), flow in ordered_map(compute, pairs(), workers=workers):
+    for (frame, _, _), flow in ordered_map(compute, pairs(), workers, ahead or 2 * workers):
         yield frame, flow
-
-
-def _batched(items: Iterator[Frame], size: int) -> Iterator[list[Frame]]:
-    batch: list[Frame] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 #: Flows that cost about half the draft network's time or more per frame on a CPU core.
@@ -153,17 +147,27 @@ def _network_shares_cores_with_flow(render_cfg: RenderSettings, cuda: bool) -> b
     cores the flow threads leave. Measured on 2 cores, draft network at 384x216: DIS medium
     20.8 fps with 2 torch threads -> 26.7 fps with 1; DIS fast 30.7 fps with 2 -> 22.9 with 1
     (cheap flow: the network keeps every core)."""
-    return not cuda and render_cfg.temporal == "warm" and render_cfg.flow in SLOW_FLOWS
+    return not cuda and render_cfg.temporal in RECURRENT_MODES and render_cfg.flow in SLOW_FLOWS
 
 
 def lane_count(render_cfg: RenderSettings, cuda: bool, frames: int) -> int:
     """How many warm chains run side by side (pipeline/lanes.py): --lanes, or on a GPU by
     default DEFAULT_GPU_LANES; fewer when the clip is too short for each lane's chain to be
     worth its warm-up (at least 4 x lane_overlap frames a lane)."""
-    if render_cfg.temporal != "warm":
+    if render_cfg.temporal != "warm":  # carry batches frames instead (pipeline/carry.py)
         return 1
     lanes = render_cfg.lanes or (DEFAULT_GPU_LANES if cuda else 1)
     return max(1, min(lanes, frames // (4 * max(1, render_cfg.lane_overlap))))
+
+
+#: Bytes of float32 frames one network call may take in (frames, output and copies scale with it).
+BATCH_BUDGET = 128 << 20
+
+
+def frames_per_call(render_cfg: RenderSettings, size: tuple[int, int]) -> int:
+    """--batch-size, fewer for large frames: 5 frames at 1080p, 1 at 4K (bounded memory)."""
+    frame_bytes = 4 * 3 * size[0] * size[1]
+    return max(1, min(render_cfg.batch_size, BATCH_BUDGET // frame_bytes))
 
 
 def work_size(width: int, height: int, max_side: int) -> tuple[int, int]:
@@ -247,10 +251,10 @@ def render(
         reader = open_reader(str(source), rate=rate, size=size, start_index=start, end_index=stop)
         return Prefetch(clock.timed("decode", reader), depth=depth, name="decode", owns=reader)
 
-    def pairs_for(segment: Segment) -> Iterator[tuple[Frame, ChainLink | None]]:
+    def pairs_for(segment: Segment, ahead: int = 0) -> Iterator[tuple[Frame, ChainLink | None]]:
         decoded = decode(segment.warmup_start, segment.end)
         try:
-            yield from _flow_pairs(iter(decoded), settings, clock, flow_workers)
+            yield from _flow_pairs(iter(decoded), settings, clock, flow_workers, ahead)
         finally:
             decoded.close()
 
@@ -270,13 +274,21 @@ def render(
     if _network_shares_cores_with_flow(render_cfg, stylizer.runtime.is_cuda):
         torch.set_num_threads(max(1, torch_threads - flow_workers))
     try:
-        if render_cfg.temporal == "warm":  # one lane: a single segment, one chain
+        if render_cfg.temporal == "carry":
+            batch = frames_per_call(render_cfg, size)
+            pairs = pairs_for(Segment(first, end, first), ahead=2 * flow_workers + batch)
+            try:
+                stats.processed = carry_loop(pairs, stylizer, batch, clock, emit, on_cut)
+            finally:
+                pairs.close()
+        elif render_cfg.temporal == "warm":  # one lane: a single segment, one chain
             frame_bytes = 3 * size[0] * size[1]
             segments = plan_segments(first, end, lanes, render_cfg.lane_overlap, frame_bytes)
             stats.processed = lanes_loop(pairs_for, segments, lanes, stylizer, clock, emit, on_cut)
         else:
             decoded = decode(first, end)
-            _parallel_loop(decoded, stylizer, settings, clock, stats, sink, frames.start)
+            batch = frames_per_call(render_cfg, size)
+            _parallel_loop(decoded, stylizer, batch, clock, stats, sink, frames.start)
         sink.close()
         writer.close()
     except BaseException:
@@ -324,13 +336,13 @@ def _emit(
 def _parallel_loop(
     decoded,
     stylizer: Stylizer,
-    settings: Settings,
+    batch_size: int,
     clock: StageClock,
     stats: RenderStats,
     sink: BackgroundSink,
     keep_from: int,
 ) -> None:
-    for batch in _batched(iter(decoded), max(1, settings.render.batch_size)):
+    for batch in batched(iter(decoded), batch_size):
         t0 = time.perf_counter()
         x = stylizer.upload([f.rgb for f in batch])
         out = stylizer.download(stylizer.finish(stylizer.network(x), x))

@@ -154,3 +154,15 @@ class BackgroundSink(Generic[T]):
         self._thread.join()
         if self._error is not None:
             raise self._error
+
+
+def batched(items: Iterator[T], size: int) -> Iterator[list[T]]:
+    """Consecutive lists of `size` items (the last may be shorter); itertools.batched is 3.12+."""
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

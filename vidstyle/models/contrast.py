@@ -1,0 +1,135 @@
+"""Contrast-preserving blending of a carried (warped) stylized frame with a freshly painted one.
+
+Mixing two brush-stroke textures pixel by pixel, w·A + (1 - w)·B, keeps their colours but not
+their strokes: where A and B are not aligned the strokes partly cancel, local contrast drops by up
+to √(w² + (1 - w)²), and a chain that blends every frame washes out (measured on Big Buck Bunny:
+style distance 1.7x the per-frame output's with a 0.85 carry). Texture advection in graphics
+meets the same problem and answers it by restoring the blend's local variance (Neyret 2003,
+"Advected textures"; Yu et al. 2011, "Lagrangian texture advection"; Heitz & Neyret 2018): keep
+the blend's local mean, scale its detail so its local standard deviation matches the fresh paint's.
+The gain is a smooth field (local statistics over a Gaussian window), so it does not flicker.
+
+Two implementations of the same formula: torch (training, CUDA) and OpenCV (CPU inference, where
+cv2.GaussianBlur is ~10x faster than a depthwise convolution).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import cv2
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+
+@functools.lru_cache(maxsize=8)
+def _kernel(sigma: float, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    radius = max(1, round(3 * sigma))
+    x = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    k = torch.exp(-(x**2) / (2 * sigma**2))
+    return (k / k.sum()).to(device=device, dtype=dtype)
+
+
+def gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of (N, C, H, W), reflect-padded (replicate for tiny images)."""
+    k = _kernel(float(sigma), image.device, image.dtype)
+    radius = k.numel() // 2
+    c = image.shape[1]
+    mode = "reflect" if min(image.shape[-2:]) > radius else "replicate"
+    x = F.pad(image, (radius, radius, radius, radius), mode=mode)
+    x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+def _stats_scale(sigma: float) -> int:
+    """Local statistics over a wide window are smooth: compute them on a grid this many times
+    coarser (sigma 8 -> 4x: 16x fewer pixels to blur), then interpolate them back."""
+    return max(1, int(sigma // 2))
+
+
+def restore_contrast(
+    blend: torch.Tensor, reference: torch.Tensor, sigma: float, max_gain: float = 2.5
+) -> torch.Tensor:
+    """`blend` with its local detail rescaled to `reference`'s local standard deviation.
+
+    Local statistics over a Gaussian window of `sigma` px, averaged over the colour channels (one
+    gain per pixel, so hues do not shift). The gain only restores: it is clamped to
+    [1, max_gain], so a blend that kept its contrast is returned unchanged. (N, 3, H, W).
+    """
+    h, w = blend.shape[-2:]
+    f = _stats_scale(sigma)
+    small = (max(1, -(-h // f)), max(1, -(-w // f)))
+
+    def local_mean(x: torch.Tensor) -> torch.Tensor:
+        return gaussian_blur(F.interpolate(x, size=small, mode="area"), sigma / f)
+
+    mean_b, mean_r = local_mean(blend), local_mean(reference)
+    var_b = (local_mean(blend * blend) - mean_b * mean_b).mean(1, True)
+    var_r = (local_mean(reference * reference) - mean_r * mean_r).mean(1, True)
+    gain = ((var_r.clamp_min(0) + 1e-5) / (var_b.clamp_min(0) + 1e-5)).sqrt()
+    gain = gain.clamp(1.0, max_gain)
+    if f > 1:
+        mean_b = F.interpolate(mean_b, size=(h, w), mode="bilinear", align_corners=False)
+        gain = F.interpolate(gain, size=(h, w), mode="bilinear", align_corners=False)
+    return (mean_b + (blend - mean_b) * gain).clamp(0.0, 1.0)
+
+
+def restore_contrast_np(
+    blend: np.ndarray,
+    reference: np.ndarray,
+    sigma: float,
+    max_gain: float = 2.5,
+    inplace: bool = False,
+) -> np.ndarray:
+    """`restore_contrast` for float32 (H, W, 3) images, with OpenCV (same formula and grid).
+    `inplace` overwrites `blend` (one 4K frame less to hold)."""
+    h, w = blend.shape[:2]
+    f = _stats_scale(sigma)
+    small = (max(1, -(-w // f)), max(1, -(-h // f)))
+    radius = max(1, round(3 * sigma / f))
+
+    def local_mean(x: np.ndarray) -> np.ndarray:
+        if f > 1:
+            x = cv2.resize(x, small, interpolation=cv2.INTER_AREA)
+        return cv2.GaussianBlur(
+            x, (2 * radius + 1,) * 2, sigma / f, borderType=cv2.BORDER_REFLECT_101
+        )
+
+    mean_b, mean_r = local_mean(blend), local_mean(reference)
+    # variance averaged over the channels: sum the per-channel maps, divide once
+    var_b = (local_mean(blend * blend) - mean_b * mean_b).sum(axis=2)
+    var_r = (local_mean(reference * reference) - mean_r * mean_r).sum(axis=2)
+    gain = np.sqrt((np.maximum(var_r / 3, 0) + 1e-5) / (np.maximum(var_b / 3, 0) + 1e-5))
+    np.clip(gain, 1.0, max_gain, out=gain)
+    if f > 1:
+        mean_b = cv2.resize(mean_b, (w, h), interpolation=cv2.INTER_LINEAR)
+        gain = cv2.resize(gain, (w, h), interpolation=cv2.INTER_LINEAR)
+    out = np.subtract(blend, mean_b, out=blend if inplace else None)
+    out *= gain[..., None]
+    out += mean_b
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
+def carry_blend(
+    paint: torch.Tensor,
+    carried: torch.Tensor,
+    mask: torch.Tensor,
+    carry: float,
+    sigma: float,
+) -> torch.Tensor:
+    """`--temporal carry`: keep `carry` of the carried frame where the flow is reliable (`mask`),
+    repaint the rest, then restore the strokes' contrast (module doc). (N, 3, H, W) in [0, 1]."""
+    blend = torch.lerp(paint.float(), carried.float(), carry * mask.float())
+    return restore_contrast(blend, paint.float(), sigma) if sigma else blend
+
+
+def carry_blend_np(
+    paint: np.ndarray, carried: np.ndarray, mask: np.ndarray, carry: float, sigma: float
+) -> np.ndarray:
+    """`carry_blend` for float32 (H, W, 3) images and an (H, W) mask, with OpenCV."""
+    weight = (carry * mask.astype(np.float32, copy=False))[..., None]
+    blend = carried - paint
+    blend *= weight
+    blend += paint
+    return restore_contrast_np(blend, paint, sigma, inplace=True) if sigma else blend
