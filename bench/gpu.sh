@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU throughput at 1080p (issue 4): warm with 1 and 4 lanes, loss-only, each beside the naive
+# GPU throughput at 1080p (issue 4): carry (the default), warm with 1/4/8 lanes, loss-only, beside the naive
 # loop, on a 20 s 1080p clip made from the bundled sample. One JSON object per line in
 # bench/results/gpu_1080p.jsonl. Prepared for a lent GPU (see /work/.library/device/README.md):
 #   bash bench/gpu.sh [PRESET]
@@ -17,6 +17,7 @@ PY
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 run() { python bench/throughput.py "$OUT/1080p.mp4" --preset "$PRESET" --max-side 1920 "$@" | python -c 'import json,sys; print(json.dumps(json.load(sys.stdin)))'; }
 {
+    run --temporal carry --naive
     run --temporal warm --lanes 1 --naive
     run --temporal warm --lanes 4
     run --temporal warm --lanes 8
