@@ -17,7 +17,7 @@ import torch
 
 from vidstyle.flow import ChainLink
 from vidstyle.io import Frame
-from vidstyle.pipeline.stages import StageClock, batched
+from vidstyle.pipeline.stages import StageClock, batched, ordered_map
 from vidstyle.pipeline.stylizer import Stylizer
 
 
@@ -28,19 +28,29 @@ def carry_loop(
     clock: StageClock,
     emit: Callable[[np.ndarray, Frame], None],
     on_cut: Callable[[int], None],
+    paint_ahead: bool = True,
 ) -> int:
     """Stylize `pairs` (each frame with its flow link to the one before, None for the first)
-    in order; returns the number of frames processed."""
+    in order; returns the number of frames processed. `paint_ahead`: a worker thread paints the
+    next batch while this one blends (one more batch of frames in memory)."""
     previous: torch.Tensor | None = None
     processed = 0
-    for batch in batched(pairs, max(1, batch_size)):
+
+    def paint(batch: list[tuple[Frame, ChainLink | None]]) -> tuple[torch.Tensor, torch.Tensor]:
         t0 = time.perf_counter()
         x = stylizer.upload([frame.rgb for frame, _ in batch])
-        paint = stylizer.network(x)
+        painted = stylizer.network(x)
+        clock.add("network", time.perf_counter() - t0)
+        return x, painted
+
+    # The paint does not depend on the chain: a worker paints the next batch while this thread
+    # blends, finishes and hands over the current one (2 CPU cores: 0.99x -> 1.18x the naive loop).
+    batches = batched(pairs, max(1, batch_size))
+    for batch, (x, painted) in ordered_map(paint, batches, 1, ahead=2 if paint_ahead else 1):
         t1 = time.perf_counter()
         outputs = []
         for i, (frame, link) in enumerate(batch):
-            out = paint[i : i + 1]
+            out = painted[i : i + 1]
             if link is not None and link.cut:
                 on_cut(frame.index)
             elif link is not None and previous is not None:
@@ -49,8 +59,8 @@ def carry_loop(
             previous = out
         t2 = time.perf_counter()
         rgbs = stylizer.download(stylizer.finish(torch.cat(outputs), x))
-        clock.add("network", t1 - t0 + time.perf_counter() - t2)
         clock.add("carry", t2 - t1)
+        clock.add("finish", time.perf_counter() - t2)
         processed += len(batch)
         for rgb, (frame, _) in zip(rgbs, batch, strict=True):
             emit(rgb, frame)

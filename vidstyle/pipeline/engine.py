@@ -278,7 +278,13 @@ def render(
             batch = frames_per_call(render_cfg, size)
             pairs = pairs_for(Segment(first, end, first), ahead=2 * flow_workers + batch)
             try:
-                stats.processed = carry_loop(pairs, stylizer, batch, clock, emit, on_cut)
+                # painting ahead holds one more batch: on the CPU only while that is small
+                ahead = (
+                    stylizer.runtime.is_cuda or batch * 12 * size[0] * size[1] <= BATCH_BUDGET // 2
+                )
+                stats.processed = carry_loop(
+                    pairs, stylizer, batch, clock, emit, on_cut, paint_ahead=ahead
+                )
             finally:
                 pairs.close()
         elif render_cfg.temporal == "warm":  # one lane: a single segment, one chain
