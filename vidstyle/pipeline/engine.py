@@ -164,10 +164,19 @@ def lane_count(render_cfg: RenderSettings, cuda: bool, frames: int) -> int:
 BATCH_BUDGET = 128 << 20
 
 
+def _float_frame_bytes(size: tuple[int, int]) -> int:
+    return 4 * 3 * size[0] * size[1]
+
+
 def frames_per_call(render_cfg: RenderSettings, size: tuple[int, int]) -> int:
     """--batch-size, fewer for large frames: 5 frames at 1080p, 1 at 4K (bounded memory)."""
-    frame_bytes = 4 * 3 * size[0] * size[1]
-    return max(1, min(render_cfg.batch_size, BATCH_BUDGET // frame_bytes))
+    return max(1, min(render_cfg.batch_size, BATCH_BUDGET // _float_frame_bytes(size)))
+
+
+def can_paint_ahead(cuda: bool, batch: int, size: tuple[int, int]) -> bool:
+    """Carry mode paints the next batch while blending this one, which holds one more batch of
+    frames: always on a GPU (device memory), on the CPU while that batch is small."""
+    return cuda or batch * _float_frame_bytes(size) <= BATCH_BUDGET // 2
 
 
 def work_size(width: int, height: int, max_side: int) -> tuple[int, int]:
@@ -278,10 +287,7 @@ def render(
             batch = frames_per_call(render_cfg, size)
             pairs = pairs_for(Segment(first, end, first), ahead=2 * flow_workers + batch)
             try:
-                # painting ahead holds one more batch: on the CPU only while that is small
-                ahead = (
-                    stylizer.runtime.is_cuda or batch * 12 * size[0] * size[1] <= BATCH_BUDGET // 2
-                )
+                ahead = can_paint_ahead(stylizer.runtime.is_cuda, batch, size)
                 stats.processed = carry_loop(
                     pairs, stylizer, batch, clock, emit, on_cut, paint_ahead=ahead
                 )
