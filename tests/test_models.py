@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from torch.nn import functional as F
 
 from vidstyle.errors import ModelError
 from vidstyle.models.losses import gram, temporal_loss
@@ -14,20 +15,23 @@ from vidstyle.models.stylenet import StyleNet, StyleNetConfig
 from vidstyle.models.vgg import CONTENT_LAYER, STYLE_LAYERS, VGG19Features
 
 TINY = StyleNetConfig(channels=(4, 8, 8), residual_blocks=1, outer_kernel=3)
+TINY_AA = StyleNetConfig(channels=(4, 8, 8), residual_blocks=1, outer_kernel=3, antialias=True)
 
 
+@pytest.mark.parametrize("config", [TINY, TINY_AA], ids=["plain", "antialias"])
 @pytest.mark.parametrize("size", [(33, 47), (48, 64), (5, 9), (101, 3 * 37)])
-def test_network_output_is_the_size_of_its_input(size):
+def test_network_output_is_the_size_of_its_input(size, config):
     """Odd sizes must not change size through the network (338 -> 340 is a classic bug)."""
-    net = StyleNet(TINY).eval()
+    net = StyleNet(config).eval()
     frame = torch.rand(2, 3, *size)
     out = net(frame, torch.rand(2, 3, *size), torch.ones(2, 1, *size))
     assert out.shape == frame.shape
     assert out.min() >= 0.0 and out.max() <= 1.0
 
 
-def test_fused_network_computes_the_same_function_on_both_paths():
-    net = StyleNet(TINY)
+@pytest.mark.parametrize("config", [TINY, TINY_AA], ids=["plain", "antialias"])
+def test_fused_network_computes_the_same_function_on_both_paths(config):
+    net = StyleNet(config)
     net.train()
     for _ in range(3):  # give both paths' batch norms non-trivial running statistics
         net(torch.rand(4, 3, 32, 32))
@@ -41,6 +45,35 @@ def test_fused_network_computes_the_same_function_on_both_paths():
     torch.testing.assert_close(after_cold, before_cold, atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(after_warm, before_warm, atol=1e-5, rtol=1e-4)
     assert not torch.allclose(before_cold, before_warm)
+
+
+def _smooth_picture(height: int, width: int) -> torch.Tensor:
+    """A photo-like test image: random at a coarse scale, smooth in between."""
+    coarse = torch.rand(1, 3, height // 6, width // 6)
+    return F.interpolate(coarse, size=(height, width), mode="bicubic").clamp(0, 1)
+
+
+def test_antialiased_network_keeps_its_strokes_when_the_picture_moves_a_pixel():
+    """A stride-4 network without a low-pass before each subsampling paints different strokes
+    when the picture moves by 1-3 px (only shifts by multiples of 4 give the same strokes): the
+    flicker of per-frame stylization on slow pans. Blurring before each stride-2 convolution and
+    upsampling bilinearly (Zhang 2019) makes a 1 px shift move the strokes by 1 px instead."""
+    picture = _smooth_picture(96, 128)
+
+    def discrepancy(config: StyleNetConfig, shift: int) -> float:
+        torch.manual_seed(0)
+        net = StyleNet(config).eval()
+        for module in net.modules():  # random, non-trivial batch-norm scales: visible strokes
+            if isinstance(module, torch.nn.BatchNorm2d):
+                torch.nn.init.normal_(module.weight, 1.0, 0.5)
+        with torch.no_grad():
+            moved = net(torch.roll(picture, shift, dims=3))
+            painted_then_moved = torch.roll(net(picture), shift, dims=3)
+        return float((moved - painted_then_moved)[..., 16:-16, 16:-16].pow(2).mean())
+
+    plain, antialiased = discrepancy(TINY, 1), discrepancy(TINY_AA, 1)
+    assert discrepancy(TINY, 4) < 1e-3 * plain  # the plain network's grid is 4 px
+    assert antialiased < 0.1 * plain
 
 
 def test_warm_inputs_matter_only_where_the_mask_trusts_them():
@@ -96,6 +129,16 @@ def test_model_file_round_trip(tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(loaded(x), net(x))
     assert json.loads(path.with_suffix(".json").read_text())["format"] == "vidstyle-stylenet"
+
+
+def test_model_files_from_before_antialias_load_as_plain_networks(tmp_path):
+    path = save_model(StyleNet(TINY_AA), ModelCard(TINY_AA, 64), tmp_path / "m.safetensors")
+    assert load_model(path)[1].network.antialias
+    meta = path.with_suffix(".json")
+    data = json.loads(meta.read_text())
+    del data["network"]["antialias"]
+    meta.write_text(json.dumps(data))
+    assert not load_model(path)[1].network.antialias
 
 
 def test_corrupt_or_incomplete_model_files_fail_clearly(tmp_path):

@@ -37,6 +37,7 @@ class NetworkSettings:
     residual_blocks: int = 5
     outer_kernel: int = 9
     carry_max: float = 0.85  # most of the warped previous frame a pixel may keep
+    antialias: bool = True  # shift-equivariant network: blurred stride-2, bilinear upsampling
 
 
 @dataclass

@@ -35,7 +35,9 @@ class Adapted:
 
 def network_config(settings: Settings) -> StyleNetConfig:
     n = settings.network
-    return StyleNetConfig(tuple(n.channels), n.residual_blocks, n.outer_kernel, n.carry_max)
+    return StyleNetConfig(
+        tuple(n.channels), n.residual_blocks, n.outer_kernel, n.carry_max, n.antialias
+    )
 
 
 def work_side(sources: list[Path], max_side: int) -> int:
