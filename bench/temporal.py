@@ -6,7 +6,7 @@ then score them side by side in one pass (one flow computation; `vidstyle eval`)
 Prints JSON: per mode the adaptation and render time, warping error (absolute, x input's own,
 x off), style ratio and content distance; and whether issue 3's targets hold
 for warm and carry (<= off/3, <= 3x input, style distance <= 1.1x off's). carry reuses the
-loss-only model (same training), so it costs no second adaptation.
+off model (same training), so it costs no second adaptation.
 """
 
 from __future__ import annotations

@@ -84,15 +84,16 @@ def test_cache_key_follows_style_settings_and_footage():
     assert model_key("style-a", {"steps": 10}, ["clip-2"]) != base
 
 
-def test_carry_mode_reuses_the_loss_only_model_and_warm_does_not():
-    """carry paints with the loss-only network: switching between them must not retrain."""
+def test_carry_mode_reuses_the_per_frame_model_and_warm_does_not():
+    """carry paints with the per-frame (off) network: switching between them must not retrain."""
 
     def fingerprint(mode: str) -> dict:
         settings = load_settings("draft", None, {"render": {"temporal": mode}})
         return training_fingerprint(settings, 64)
 
-    assert fingerprint("carry") == fingerprint("loss-only")
-    assert fingerprint("warm") != fingerprint("loss-only")
+    assert fingerprint("carry") == fingerprint("off")
+    assert fingerprint("loss-only") != fingerprint("off")
+    assert fingerprint("warm") != fingerprint("off")
 
 
 def test_adapt_writes_a_model_once_and_reuses_it(tmp_path, monkeypatch, style_image):

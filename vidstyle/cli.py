@@ -188,7 +188,7 @@ def adapt_command(
     config: Path = typer.Option(None, "--config", "-c", help="TOML settings file."),
     max_side: int = typer.Option(None, "--max-side", help="Long side the model will work at."),
     temporal: str = typer.Option(
-        None, "--temporal", help="Train for warm, carry (= loss-only), loss-only or off."
+        None, "--temporal", help="Train for warm, carry (= off), loss-only or off."
     ),
     steps: int = typer.Option(None, "--steps", help="Training steps (preset decides otherwise)."),
     device: str = typer.Option(None, "--device", help="auto, cpu, cuda ..."),

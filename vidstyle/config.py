@@ -24,8 +24,9 @@ RECURRENT_MODES: tuple[str, ...] = ("warm", "carry")
 
 def training_mode(temporal: str) -> str:
     """How the network is adapted for a temporal mode: `carry` paints every frame with the
-    loss-only network (the carrying happens after it), so the two share one adapted model."""
-    return "loss-only" if temporal == "carry" else temporal
+    per-frame (`off`) network and does the holding still itself, after it, so the two share one
+    adapted model."""
+    return "off" if temporal == "carry" else temporal
 
 
 DEFAULT_PRESET = "balanced"
@@ -71,7 +72,7 @@ class RenderSettings:
     batch_size: int = 8  # frames per network call in frame-parallel modes
     lanes: int = 0  # warm chains side by side on segments of the video (0 = auto: 4 on a GPU)
     lane_overlap: int = 8  # warm-up frames of a lane's segment, cross-faded with the one before
-    carry: float = 0.7  # --temporal carry: share of the warped previous frame kept where reliable
+    carry: float = 0.85  # --temporal carry: share of the warped previous frame kept where reliable
     carry_sigma: float = 8.0  # window (px) of the contrast restoration after the carry blend
     device: str = "auto"
     precision: str = "auto"  # auto | fp32 | bf16 | fp16
