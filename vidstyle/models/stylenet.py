@@ -45,7 +45,7 @@ class StyleNetConfig:
     residual_blocks: int = 5
     outer_kernel: int = 9
     carry_max: float = 0.85  # the gate's ceiling: at least 15% is repainted every frame
-    antialias: bool = False  # blur before each stride-2 convolution, bilinear upsampling
+    antialias: bool = True  # blur before each stride-2 convolution, bilinear upsampling
 
     def to_dict(self) -> dict:
         return asdict(self)
