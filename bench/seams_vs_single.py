@@ -15,17 +15,20 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from vidstyle.io import VideoReader
+from vidstyle.io import VideoReader, probe
 from vidstyle.metrics.warping import WarpingError
 
 
-def frames(path: Path, size: tuple[int, int] | None = None) -> list[np.ndarray]:
-    with VideoReader(path, size=size) as reader:
-        return [frame.rgb for frame in reader]
+def frames(path: Path) -> Iterator[np.ndarray]:
+    """Streamed: the warping error takes all videos in lockstep, one frame at a time."""
+    with VideoReader(path) as reader:
+        for frame in reader:
+            yield frame.rgb
 
 
 def main() -> None:
@@ -34,10 +37,10 @@ def main() -> None:
     parser.add_argument("single", type=Path)
     parser.add_argument("farm", type=Path, nargs="+")
     args = parser.parse_args()
-    single = frames(args.single)
-    size = (single[0].shape[1], single[0].shape[0])
-    videos = {"single": single, **{str(p): frames(p) for p in args.farm}}
-    results = WarpingError.multi(frames(args.input, size), videos, skip_cuts=True)
+    info = probe(args.single)
+    size = (info.display_width, info.display_height)  # compared at the renders' size
+    videos = {"single": frames(args.single), **{str(p): frames(p) for p in args.farm}}
+    results = WarpingError.multi(frames(args.input), videos, size=size, skip_cuts=True)
     reference = np.asarray(results["single"].per_pair)
     report: dict = {"single": str(args.single), "single_warping_error": results["single"].mean}
     for path in args.farm:
