@@ -64,15 +64,53 @@ def test_torch_and_opencv_restores_agree():
     np.testing.assert_allclose(got, expected, atol=2e-3)
 
 
-def test_torch_and_opencv_carry_blends_agree():
+@pytest.mark.parametrize(("detail", "tone_sigma"), [(None, 0.0), (0.5, 0.0), (0.5, 4.0)])
+def test_torch_and_opencv_carry_blends_agree(detail, tone_sigma):
     rng = np.random.default_rng(5)
     paint, carried = strokes(rng), strokes(rng)
     mask = (rng.random(SIZE) > 0.3).astype(np.float32)
-    expected = carry_blend_np(paint, carried, mask, 0.7, 8.0)
+    expected = carry_blend_np(paint.copy(), carried.copy(), mask, 0.7, 8.0, detail, tone_sigma)
     got = carry_blend(
-        to_tensor(paint), to_tensor(carried), torch.from_numpy(mask)[None, None], 0.7, 8.0
+        to_tensor(paint),
+        to_tensor(carried),
+        torch.from_numpy(mask)[None, None],
+        0.7,
+        8.0,
+        detail,
+        tone_sigma,
     )
     np.testing.assert_allclose(got[0].permute(1, 2, 0).numpy(), expected, atol=2e-3)
+
+
+@pytest.mark.parametrize("blend", [carry_blend_np, "torch"])
+def test_carry_keeps_its_share_of_colour_and_the_detail_share_of_the_finest_strokes(blend):
+    """carried = paint + a colour offset + a 1 px checkerboard: the blend (no contrast restore)
+    keeps `carry` of the offset and `detail` of the checkerboard."""
+    paint = np.full((*SIZE, 3), 0.5, np.float32)
+    ys, xs = np.indices(SIZE)
+    checker = np.where((xs + ys) % 2 == 0, 0.1, -0.1).astype(np.float32)[..., None]
+    carried = paint + 0.2 + checker
+    mask = np.ones(SIZE, np.float32)
+    if blend == "torch":
+        out = (
+            carry_blend(
+                to_tensor(paint),
+                to_tensor(carried),
+                torch.from_numpy(mask)[None, None],
+                0.9,
+                0,
+                0.5,
+            )[0]
+            .permute(1, 2, 0)
+            .numpy()
+        )
+    else:
+        out = blend(paint, carried, mask, 0.9, 0, 0.5)
+    inner = out[4:-4, 4:-4] - 0.5
+    offset = inner.mean()
+    fine = (inner - offset) / checker[4:-4, 4:-4]
+    assert offset == pytest.approx(0.9 * 0.2, abs=1e-3)
+    assert np.abs(fine - 0.5).max() < 0.01
 
 
 @pytest.mark.parametrize("sigma", [3.0, 8.0])
@@ -102,6 +140,33 @@ def test_carry_chain_holds_flickering_strokes_still_and_keeps_their_contrast(sig
     painted_detail = np.mean([detail_std(p) for p in paints])
     assert np.mean([detail_std(f) for f in carried[8:]]) > 0.9 * painted_detail
     assert np.mean([detail_std(f) for f in plain[8:]]) < 0.88 * painted_detail  # what it fixes
+
+
+def test_carried_tone_follows_a_fade_at_once():
+    """A static shot fading to black: the flow stays reliable, so only `tone_sigma` lets the
+    carried frame darken with the paint instead of trailing it by ~1/(1 - carry) frames."""
+    rng = np.random.default_rng(6)
+    base = strokes(rng)
+    paints = [base * (1 - t / 12) for t in range(13)]
+    mask = np.ones(SIZE, np.float32)
+
+    def chain(tone_sigma: float) -> list[float]:
+        previous, means = None, []
+        for paint in paints:
+            out = (
+                paint
+                if previous is None
+                else carry_blend_np(paint.copy(), previous, mask, 0.94, 8.0, 0.85, tone_sigma)
+            )
+            means.append(float(out.mean()))
+            previous = out
+        return means
+
+    target = [float(p.mean()) for p in paints]
+    follows, trails = chain(16.0), chain(0.0)
+    # (the last frames are nearly black: clipping at 0 lifts the mean of any stroke texture)
+    assert max(abs(a - b) for a, b in zip(follows[:10], target[:10], strict=True)) < 0.01
+    assert trails[9] - target[9] > 0.1  # what it fixes: three quarters into the fade
 
 
 def test_carry_blend_keeps_the_paint_where_the_flow_is_unreliable():

@@ -19,6 +19,7 @@ from vidstyle.flow import (
     RAFTFlow,
     bidirectional_flow,
     is_scene_cut,
+    link_to_previous,
     make_flow,
     reliability_mask,
     reliability_mask_torch,
@@ -148,6 +149,27 @@ def test_mask_flags_disoccluded_strip_behind_moving_object_with_dis():
     static[14:50, 22:66] = False  # the object, the strip and DIS's smoothing margin
     assert mask[static].mean() > 0.95
     assert mask[26:38, 44:56].mean() > 0.9  # the object itself moves coherently
+
+
+def test_chain_link_carry_mask_keeps_motion_boundaries_but_not_the_disocclusion():
+    """The link's two masks on the scene above: `mask` also drops the motion-boundary band
+    around the object; `consistent` (what the carry blends with) keeps that band but still
+    flags the uncovered strip, so the carry never drags the background over it."""
+    background = texture(64, 96, seed=1)
+    thing = texture(24, 24, seed=2, cell=4, colour=(1.0, 0.5, 0.2))
+
+    def frame(x0: int) -> np.ndarray:
+        f = background.copy()
+        f[20:44, x0 : x0 + 24] = thing
+        return f
+
+    link = link_to_previous(DISFlow(max_side=None), frame(36), frame(30))
+    assert not link.cut and link.consistent is not None
+    assert (link.consistent >= link.mask).all()
+    assert link.consistent.sum() > link.mask.sum() + 50  # the boundary band
+    assert link.consistent[22:42, 30:36].mean() < 0.35  # uncovered strip
+    flow, consistent = link.at_size(48, 32, boundaries=False)
+    assert flow.shape == (32, 48, 2) and consistent.shape == (32, 48)
 
 
 def test_warm_start_convention_with_dis_brings_previous_frame_into_place():

@@ -72,7 +72,9 @@ class RenderSettings:
     batch_size: int = 8  # frames per network call in frame-parallel modes
     lanes: int = 0  # warm chains side by side on segments of the video (0 = auto: 4 on a GPU)
     lane_overlap: int = 8  # warm-up frames of a lane's segment, cross-faded with the one before
-    carry: float = 0.85  # --temporal carry: share of the warped previous frame kept where reliable
+    carry: float = 0.94  # --temporal carry: share of the warped previous frame kept where reliable
+    carry_detail: float = 0.85  # ... of its finest band (1 px): renewed faster, stays crisp
+    carry_tone_sigma: float = 32.0  # window (px) whose mean tone follows the fresh paint (0 = off)
     carry_sigma: float = 8.0  # window (px) of the contrast restoration after the carry blend
     device: str = "auto"
     precision: str = "auto"  # auto | fp32 | bf16 | fp16
@@ -110,10 +112,14 @@ class Settings:
             raise ConfigError(
                 f"--max-side must be 0 (source size) or at least 16, not {r.max_side}"
             )
-        if not 0.0 <= r.carry < 1.0 or r.carry_sigma < 0:
+        if not (0.0 <= r.carry < 1.0 and 0.0 <= r.carry_detail < 1.0):
             raise ConfigError(
-                f"render.carry must be in [0, 1) and carry_sigma >= 0, not {r.carry}, "
-                f"{r.carry_sigma}"
+                f"render.carry and carry_detail must be in [0, 1), not {r.carry}, {r.carry_detail}"
+            )
+        if r.carry_sigma < 0 or r.carry_tone_sigma < 0:
+            raise ConfigError(
+                f"render.carry_sigma and carry_tone_sigma must be >= 0, not {r.carry_sigma}, "
+                f"{r.carry_tone_sigma}"
             )
         if r.lanes < 0 or r.lane_overlap < 0:
             raise ConfigError(f"--lanes ({r.lanes}) and lane_overlap must be 0 or more")

@@ -26,10 +26,12 @@ def _forward_diff_sq(channel: np.ndarray) -> np.ndarray:
     return out
 
 
-def reliability_mask(
+def occlusion_tests(
     flow_ab: np.ndarray, flow_ba: np.ndarray, *, check_bounds: bool = True
-) -> np.ndarray:
-    """float32 (H, W) in {0, 1}: 1 where the flow from A is trustworthy (see the module doc)."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """The two halves of the test (module doc), as boolean (H, W) maps: `inconsistent` (the
+    flows disagree, or x + w(x) leaves the frame with `check_bounds`) and `boundary` (motion
+    boundary). One pass for callers that need both masks (vidstyle.flow.chain)."""
     w = flow_ab.astype(np.float32, copy=False)
     w_hat = warp(flow_ba.astype(np.float32, copy=False), w)
     # Per-channel arithmetic: numpy reductions over a last axis of length 2 are ~10x slower.
@@ -37,14 +39,23 @@ def reliability_mask(
     u_hat, v_hat = w_hat[..., 0], w_hat[..., 1]
     w_sq = u * u + v * v
     sum_u, sum_v = u + u_hat, v + v_hat
-    disagree = sum_u * sum_u + sum_v * sum_v > 0.01 * (w_sq + u_hat * u_hat + v_hat * v_hat) + 0.5
-    grad_sq = _forward_diff_sq(u) + _forward_diff_sq(v)
-    occluded = disagree | (grad_sq > 0.01 * w_sq + 0.002)
+    inconsistent = (
+        sum_u * sum_u + sum_v * sum_v > 0.01 * (w_sq + u_hat * u_hat + v_hat * v_hat) + 0.5
+    )
     if check_bounds:
         height, width = w.shape[:2]
         x, y = sample_coords(w)
-        occluded |= (x < 0) | (x > width - 1) | (y < 0) | (y > height - 1)
-    return (~occluded).astype(np.float32)
+        inconsistent |= (x < 0) | (x > width - 1) | (y < 0) | (y > height - 1)
+    boundary = _forward_diff_sq(u) + _forward_diff_sq(v) > 0.01 * w_sq + 0.002
+    return inconsistent, boundary
+
+
+def reliability_mask(
+    flow_ab: np.ndarray, flow_ba: np.ndarray, *, check_bounds: bool = True
+) -> np.ndarray:
+    """float32 (H, W) in {0, 1}: 1 where the flow from A is trustworthy (see the module doc)."""
+    inconsistent, boundary = occlusion_tests(flow_ab, flow_ba, check_bounds=check_bounds)
+    return (~(inconsistent | boundary)).astype(np.float32)
 
 
 def reliability_mask_torch(
