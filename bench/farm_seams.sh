@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Farm seams on real footage: plan bikes.mp4 (or $1) in chunks of 40 with 8 warm-up frames, run
+# Farm seams on real footage: plan bikes.mp4 (or $1) in chunks of 40 (default warm-up), run
 # it on a local Ray, and print the warping error of every frame pair across a chunk boundary
 # against the median of the other pairs (issue 5: within 1.5x). Runs the default plan (seams
 # cross-faded, boundaries snapped to hard cuts) and, for comparison, the plain join; then divides
@@ -10,8 +10,8 @@ CLIP=${1:-/work/shared/media/bikes.mp4}
 STYLE=${2:-samples/starry_night.jpg}
 OUT=${3:-bench/out/farm}
 mkdir -p "$OUT"
-vidstyle farm plan "$CLIP" "$STYLE" "$OUT/blend.mp4" --chunk 40 --overlap 8 --preset draft -o "$OUT/blend.json"
-vidstyle farm plan "$CLIP" "$STYLE" "$OUT/plain.mp4" --chunk 40 --overlap 8 --preset draft \
+vidstyle farm plan "$CLIP" "$STYLE" "$OUT/blend.mp4" --chunk 40 --preset draft -o "$OUT/blend.json"
+vidstyle farm plan "$CLIP" "$STYLE" "$OUT/plain.mp4" --chunk 40 --preset draft \
     --seam cut --no-snap-cuts -o "$OUT/plain.json"
 for job in blend plain; do
     /usr/bin/time -f "$job: %e s wall" vidstyle farm run "$OUT/$job.json" --num-cpus 2 -q

@@ -90,6 +90,23 @@ def plan(tmp_path: Path, source, style, model, *, name="job.json", **kw) -> Job:
 # -- plan ----------------------------------------------------------------------------------
 
 
+def test_default_overlap_lets_the_chains_start_fade_to_a_quarter():
+    from vidstyle.config import load_settings
+    from vidstyle.farm.plan import default_overlap
+
+    def overlap(temporal: str, chunk: int = 40, **render) -> int:
+        settings = load_settings("draft", None, {"render": {"temporal": temporal, **render}})
+        return default_overlap(settings, chunk)
+
+    assert overlap("carry", chunk=100) == 23  # 0.94 ** 23 = 0.24
+    assert 0.94**23 <= 0.25 < 0.94**22
+    assert overlap("carry") == 20  # at most half of a 40-frame chunk
+    assert overlap("carry", carry=0.85) == 9
+    assert overlap("carry", chunk=10) == 5  # at most half a chunk
+    assert overlap("warm") == 8
+    assert overlap("off") == overlap("loss-only") == 0
+
+
 @pytest.mark.parametrize(
     ("n", "chunk", "overlap", "cuts", "snap"),
     [(250, 40, 8, [], 0), (250, 40, 8, [30, 76, 137, 187, 242], 10), (7, 3, 2, [], 0),

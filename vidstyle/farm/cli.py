@@ -64,8 +64,12 @@ def plan_command(
     output: Path = typer.Argument(..., help="Final video (.mp4/.mov/.mkv) or image sequence."),
     job_file: Path = typer.Option(Path("job.json"), "--output", "-o", help="Job file to write."),
     chunk: int = typer.Option(40, "--chunk", "-n", help="Frames per chunk task."),
-    overlap: int = typer.Option(
-        8, "--overlap", "-k", help="Warm-up frames each chunk runs before its range."
+    overlap: int | None = typer.Option(
+        None,
+        "--overlap",
+        "-k",
+        help="Warm-up frames each chunk runs before its range [default: until the chain's start "
+        "has faded to a quarter: 23 for carry, 8 for warm; at most half a chunk (20 of 40)].",
     ),
     chunk_format: str = typer.Option(
         "mkv",

@@ -2,9 +2,9 @@
 
 The network's paint of frame t does not depend on the output for frame t-1, so frames go
 through the network in batches, as in the frame-parallel modes. Only the blend is sequential,
-and it is cheap (a warp, a lerp and a contrast restore: a few ms per 384x216 frame on one CPU
-core, see models/contrast.py). So this mode needs no lanes and has no seams: one chain over the
-whole range on any device, restarted at scene cuts.
+and it is cheap (a warp, a three-band blend and a contrast restore: ~4 ms per 384x216 frame on
+one CPU core, see models/contrast.py). So this mode needs no lanes and has no seams: one chain
+over the whole range on any device, restarted at scene cuts.
 """
 
 from __future__ import annotations
