@@ -170,8 +170,8 @@ def carry_blend(
     crisp (Big Buck Bunny: 0.97 everywhere: style distance 1.24x off's; 0.94 with 0.85 for the
     band: 1.08x, and less flicker).
     `tone_sigma`: then move the result's local mean over this window to the fresh paint's, so
-    the tone follows fades and lighting at once (a fade to black, 0.94 carry: 86 vs off's 61 of
-    255 mean brightness 16 frames in without it, 61 with; flicker and style unchanged)."""
+    the tone follows fades and lighting at once (16 frames into a 20-frame fade to black, 0.94
+    carry: mean brightness 86 of 255 without it, 61 with it, as the per-frame render)."""
     paint, carried = paint.float(), carried.float()
     diff = carried - paint
     weight = mask.float()
