@@ -127,12 +127,8 @@ def test_mask_formula_on_hand_built_flows_numpy_equals_torch():
     assert (reliability_mask(out, -out, check_bounds=False) == 1).all()
 
 
-def test_mask_flags_disoccluded_strip_behind_moving_object_with_dis():
-    """Frame t: an object has moved 6 px right over a static textured background since t-1.
-
-    The strip it uncovered at t has no match in t-1: its flow t->t-1 is unreliable (0); the static
-    background is reliable (1).
-    """
+def moving_object_frames() -> tuple[np.ndarray, np.ndarray]:
+    """(t-1, t): a 24 px textured object at x = 30, then 36, over a static textured background."""
     background = texture(64, 96, seed=1)
     thing = texture(24, 24, seed=2, cell=4, colour=(1.0, 0.5, 0.2))
 
@@ -141,7 +137,16 @@ def test_mask_flags_disoccluded_strip_behind_moving_object_with_dis():
         f[20:44, x0 : x0 + 24] = thing
         return f
 
-    previous, current = frame(30), frame(36)
+    return frame(30), frame(36)
+
+
+def test_mask_flags_disoccluded_strip_behind_moving_object_with_dis():
+    """Frame t: an object has moved 6 px right over a static textured background since t-1.
+
+    The strip it uncovered at t has no match in t-1: its flow t->t-1 is unreliable (0); the static
+    background is reliable (1).
+    """
+    previous, current = moving_object_frames()
     flow_cur_prev, flow_prev_cur = bidirectional_flow(DISFlow(max_side=None), current, previous)
     mask = reliability_mask(flow_cur_prev, flow_prev_cur)
     assert mask[22:42, 30:36].mean() < 0.35  # uncovered strip
@@ -155,15 +160,8 @@ def test_chain_link_carry_mask_keeps_motion_boundaries_but_not_the_disocclusion(
     """The link's two masks on the scene above: `mask` also drops the motion-boundary band
     around the object; `consistent` (what the carry blends with) keeps that band but still
     flags the uncovered strip, so the carry never drags the background over it."""
-    background = texture(64, 96, seed=1)
-    thing = texture(24, 24, seed=2, cell=4, colour=(1.0, 0.5, 0.2))
-
-    def frame(x0: int) -> np.ndarray:
-        f = background.copy()
-        f[20:44, x0 : x0 + 24] = thing
-        return f
-
-    link = link_to_previous(DISFlow(max_side=None), frame(36), frame(30))
+    previous, current = moving_object_frames()
+    link = link_to_previous(DISFlow(max_side=None), current, previous)
     assert not link.cut and link.consistent is not None
     assert (link.consistent >= link.mask).all()
     assert link.consistent.sum() > link.mask.sum() + 50  # the boundary band

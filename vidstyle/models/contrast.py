@@ -54,33 +54,43 @@ def _stats_scale(sigma: float) -> int:
     return max(1, int(sigma // 2))
 
 
-def smooth(image: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Gaussian low-pass of (N, C, H, W) over `sigma` px, computed on a coarser grid (see
-    `_stats_scale`) and interpolated back."""
-    h, w = image.shape[-2:]
+def _grid_size(h: int, w: int, f: int) -> tuple[int, int]:
+    return max(1, -(-h // f)), max(1, -(-w // f))
+
+
+def coarse_mean(image: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Gaussian local mean of (N, C, H, W) over `sigma` px, left on the coarse grid of
+    `_stats_scale(sigma)` (area-averaged first, so nothing aliases)."""
     f = _stats_scale(sigma)
-    if f == 1:
-        return gaussian_blur(image, sigma)
-    small = F.interpolate(image, size=(max(1, -(-h // f)), max(1, -(-w // f))), mode="area")
-    return F.interpolate(
-        gaussian_blur(small, sigma / f), size=(h, w), mode="bilinear", align_corners=False
+    small = _grid_size(*image.shape[-2:], f)
+    return gaussian_blur(F.interpolate(image, size=small, mode="area"), sigma / f)
+
+
+def coarse_mean_np(image: np.ndarray, sigma: float) -> np.ndarray:
+    """`coarse_mean` for float32 (H, W, C) images, with OpenCV (same grid and kernel support)."""
+    f = _stats_scale(sigma)
+    if f > 1:
+        h, w = _grid_size(*image.shape[:2], f)
+        image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+    radius = max(1, round(3 * sigma / f))
+    return cv2.GaussianBlur(
+        image, (2 * radius + 1,) * 2, sigma / f, borderType=cv2.BORDER_REFLECT_101
     )
+
+
+def smooth(image: torch.Tensor, sigma: float) -> torch.Tensor:
+    """`coarse_mean` interpolated back to the image's size: a cheap wide Gaussian low-pass."""
+    out = coarse_mean(image, sigma)
+    if out.shape[-2:] == image.shape[-2:]:
+        return out
+    return F.interpolate(out, size=image.shape[-2:], mode="bilinear", align_corners=False)
 
 
 def smooth_np(image: np.ndarray, sigma: float) -> np.ndarray:
-    """`smooth` for float32 (H, W, C) images, with OpenCV (same grid and kernel support)."""
+    """`smooth` for float32 (H, W, C) images, with OpenCV."""
     h, w = image.shape[:2]
-    f = _stats_scale(sigma)
-    radius = max(1, round(3 * sigma / f))
-    small = image
-    if f > 1:
-        small = cv2.resize(
-            image, (max(1, -(-w // f)), max(1, -(-h // f))), interpolation=cv2.INTER_AREA
-        )
-    out = cv2.GaussianBlur(
-        small, (2 * radius + 1,) * 2, sigma / f, borderType=cv2.BORDER_REFLECT_101
-    )
-    if f > 1:
+    out = coarse_mean_np(image, sigma)
+    if out.shape[:2] != (h, w):
         out = cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR)
     return out.reshape(image.shape)
 
@@ -96,11 +106,7 @@ def restore_contrast(
     """
     h, w = blend.shape[-2:]
     f = _stats_scale(sigma)
-    small = (max(1, -(-h // f)), max(1, -(-w // f)))
-
-    def local_mean(x: torch.Tensor) -> torch.Tensor:
-        return gaussian_blur(F.interpolate(x, size=small, mode="area"), sigma / f)
-
+    local_mean = functools.partial(coarse_mean, sigma=sigma)
     mean_b, mean_r = local_mean(blend), local_mean(reference)
     var_b = (local_mean(blend * blend) - mean_b * mean_b).mean(1, True)
     var_r = (local_mean(reference * reference) - mean_r * mean_r).mean(1, True)
@@ -123,16 +129,7 @@ def restore_contrast_np(
     `inplace` overwrites `blend` (one 4K frame less to hold)."""
     h, w = blend.shape[:2]
     f = _stats_scale(sigma)
-    small = (max(1, -(-w // f)), max(1, -(-h // f)))
-    radius = max(1, round(3 * sigma / f))
-
-    def local_mean(x: np.ndarray) -> np.ndarray:
-        if f > 1:
-            x = cv2.resize(x, small, interpolation=cv2.INTER_AREA)
-        return cv2.GaussianBlur(
-            x, (2 * radius + 1,) * 2, sigma / f, borderType=cv2.BORDER_REFLECT_101
-        )
-
+    local_mean = functools.partial(coarse_mean_np, sigma=sigma)
     mean_b, mean_r = local_mean(blend), local_mean(reference)
     # variance averaged over the channels: sum the per-channel maps, divide once
     var_b = (local_mean(blend * blend) - mean_b * mean_b).sum(axis=2)
