@@ -355,7 +355,7 @@ def default_overlap(settings: Settings, chunk: int) -> int:
     frames = 8
     if render.temporal == "carry" and render.carry > 0:
         frames = math.ceil(math.log(0.25) / math.log(render.carry))
-    return max(0, min(frames, chunk // 2))
+    return min(frames, chunk // 2)
 
 
 def plan_job(

@@ -48,6 +48,12 @@ def gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
     return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
 
+def gaussian_blur_np(image: np.ndarray, sigma: float) -> np.ndarray:
+    """`gaussian_blur` for float32 (H, W, C) images, with OpenCV (same kernel support, reflect)."""
+    radius = max(1, round(3 * sigma))
+    return cv2.GaussianBlur(image, (2 * radius + 1,) * 2, sigma, borderType=cv2.BORDER_REFLECT_101)
+
+
 def _stats_scale(sigma: float) -> int:
     """Local statistics over a wide window are smooth: compute them on a grid this many times
     coarser (sigma 8 -> 4x: 16x fewer pixels to blur), then interpolate them back."""
@@ -72,10 +78,7 @@ def coarse_mean_np(image: np.ndarray, sigma: float) -> np.ndarray:
     if f > 1:
         h, w = _grid_size(*image.shape[:2], f)
         image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
-    radius = max(1, round(3 * sigma / f))
-    return cv2.GaussianBlur(
-        image, (2 * radius + 1,) * 2, sigma / f, borderType=cv2.BORDER_REFLECT_101
-    )
+    return gaussian_blur_np(image, sigma / f)
 
 
 def smooth(image: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -197,10 +200,7 @@ def carry_blend_np(
     if detail is None or detail == carry:
         diff *= carry
     else:
-        radius = max(1, round(3 * DETAIL_SIGMA))  # the torch kernel's support
-        coarse = cv2.GaussianBlur(
-            diff, (2 * radius + 1,) * 2, DETAIL_SIGMA, borderType=cv2.BORDER_REFLECT_101
-        )
+        coarse = gaussian_blur_np(diff, DETAIL_SIGMA)
         diff *= detail
         coarse *= carry - detail
         diff += coarse
