@@ -18,6 +18,6 @@ for job in blend plain; do
     vidstyle farm seams "$OUT/$job.json" || true
 done
 # the same clip in one piece (model from the cache): pair-by-pair ratios show what chunking adds
-vidstyle "$CLIP" "$STYLE" "$OUT/single.mp4" --preset draft -q
+vidstyle "$CLIP" "$STYLE" "$OUT/single.mp4" --preset draft -q -y
 python3 "$(dirname "$0")/seams_vs_single.py" "$CLIP" "$OUT/single.mp4" "$OUT/blend.mp4" "$OUT/plain.mp4"
 vidstyle info "$OUT/blend.mp4" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print("frames", d["frame_count"], "rate", d["rate"], "audio", d["audio"])'

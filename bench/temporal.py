@@ -56,6 +56,7 @@ def main() -> None:
                 output=out,
                 settings=settings,
                 progress=sys.stderr.isatty(),
+                overwrite=True,
             )
         )
         results["modes"][mode] = {

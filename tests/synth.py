@@ -322,3 +322,158 @@ def duplicate_audio_packets(
                     dup.stream = packet.stream
                     out.mux(dup)
     return dst
+
+
+# -- real-world breakage: DivX packed B-frames, repeated timestamps, truncated files ----------
+
+_VOP = b"\x00\x00\x01\xb6"
+_DIVX_PACKED = b"\x00\x00\x01\xb2DivX503b1393p"  # user data: DivX 5, build 1393, "p" = packed
+
+
+def _vop_type(data: bytes) -> int | None:  # 0 = I, 1 = P, 2 = B
+    k = data.find(_VOP)
+    return (data[k + 4] >> 6) if k >= 0 else None
+
+
+def _nvop() -> bytes:
+    """A not-coded P VOP (vop_coded = 0): the placeholder a packed B-frame's slot holds."""
+    bits = "01" + "0" + "1" + "00000" + "1" + "0"  # P, modulo_time_base, marker, tinc, marker, 0
+    bits += "0" + "1" * ((8 - (len(bits) + 1) % 8) % 8)  # stuffing
+    return _VOP + int(bits, 2).to_bytes(len(bits) // 8, "big")
+
+
+def make_packed_bframes_avi(
+    path: str | os.PathLike[str],
+    frames: int = 24,
+    size: tuple[int, int] = (64, 48),
+    rate: int = 24,
+    audio: bool = False,
+) -> Path:
+    """An MPEG-4 Part 2 AVI with DivX-style packed B-frames, made with PyAV only: each P VOP is
+    stored in one AVI chunk together with the B VOP after it, the B's own chunk holds a not-coded
+    placeholder, and user data says "DivX503b1393p". FFmpeg decodes the pictures in order but
+    labels them with swapped timestamps (1, 3, 2, 5, 4, ...). Frames are `frame_image(i)`;
+    `audio`: a PCM tone as long as the video, as AVIs of that era had."""
+    path = Path(path)
+    w, h = size
+    enc = av.CodecContext.create("mpeg4", "w")
+    enc.width, enc.height, enc.pix_fmt = w, h, "yuv420p"
+    enc.time_base = Fraction(1, rate)
+    enc.framerate = Fraction(rate)
+    enc.gop_size = 12
+    enc.max_b_frames = 1
+    enc.options = {"bf": "1", "g": "12", "qscale": "2"}
+    enc.open()
+    packets: list[bytes] = []
+    for i in range(frames):
+        frame = av.VideoFrame.from_ndarray(frame_image(i, w, h), format="rgb24")
+        frame = frame.reformat(format="yuv420p")
+        frame.pts = i
+        packets += [bytes(p) for p in enc.encode(frame)]
+    packets += [bytes(p) for p in enc.encode(None)]
+    chunks, i = [], 0
+    while i < len(packets):
+        data = packets[i]
+        if i == 0:
+            k = data.find(_VOP)
+            data = data[:k] + _DIVX_PACKED + data[k:]
+        following = packets[i + 1] if i + 1 < len(packets) else b""
+        if following and _vop_type(data) in (0, 1) and _vop_type(following) == 2:
+            chunks += [data + following, _nvop()]
+            i += 2
+        else:
+            chunks.append(data)
+            i += 1
+    with av.open(str(path), "w", format="avi") as out:
+        stream = out.add_stream("mpeg4", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        if enc.extradata:
+            stream.codec_context.extradata = enc.extradata
+        sound = None
+        if audio:
+            sound = out.add_stream("pcm_s16le", rate=48000)
+            sound.layout = "stereo"
+        for n, data in enumerate(chunks):
+            packet = av.Packet(data)
+            packet.stream = stream
+            packet.pts = packet.dts = n
+            packet.time_base = Fraction(1, rate)
+            packet.is_keyframe = _vop_type(data) == 0
+            out.mux(packet)
+        if sound is not None:
+            _write_tone(out, sound, frames / rate, 48000, 2)
+    return path
+
+
+def make_labelled_mkv(
+    path: str | os.PathLike[str],
+    labels: Sequence[int],
+    size: tuple[int, int] = (64, 48),
+    time_base: Fraction = Fraction(1, 1000),
+) -> Path:
+    """Intra-only (MJPEG) Matroska whose frame i carries the timestamp `labels[i]` exactly as
+    given, repeats included (Matroska's muxer accepts them): a broken muxer's output."""
+    path = Path(path)
+    w, h = size
+    enc = av.CodecContext.create("mjpeg", "w")
+    enc.width, enc.height, enc.pix_fmt = w, h, "yuvj444p"
+    enc.time_base = Fraction(1, 25)
+    enc.options = {"qscale": "2"}
+    enc.open()
+    with av.open(str(path), "w", format="matroska") as out:
+        stream = out.add_stream("mjpeg", rate=25)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuvj444p"
+        stream.time_base = time_base
+        for i, label in enumerate(labels):
+            frame = av.VideoFrame.from_ndarray(frame_image(i, w, h), format="rgb24")
+            frame = frame.reformat(format="yuvj444p")
+            frame.pts = i
+            for encoded in enc.encode(frame):
+                packet = av.Packet(bytes(encoded))
+                packet.stream = stream
+                packet.time_base = time_base
+                packet.pts = packet.dts = label
+                packet.is_keyframe = True
+                out.mux(packet)
+    return path
+
+
+def make_raw_h264(path: str | os.PathLike[str], frames: int = 12, size=(64, 48)) -> Path:
+    """An H.264 elementary stream (.h264): no container, no timestamps at all."""
+    path = Path(path)
+    with av.open(str(path), "w", format="h264") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        stream.codec_context.options = {"preset": "ultrafast", "qp": "10"}
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(frame_image(i, *size), format="rgb24")
+            frame.pts = i
+            for packet in stream.encode(frame.reformat(format="yuv420p")):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path
+
+
+def make_truncated_mp4(
+    path: str | os.PathLike[str], frames: int = 40, keep: float = 0.8, audio: bool = True
+) -> tuple[Path, int]:
+    """An MP4 whose index (moov, at the front) lists `frames` frames but whose tail is cut
+    off (a download or copy that stopped): returns (path, frames its index lists)."""
+    path = Path(path)
+    whole = make_clip(path.with_name(f"whole-{path.name}"), frames=frames, audio=audio)
+    with (
+        av.open(str(whole)) as src,
+        av.open(str(path), "w", options={"movflags": "+faststart"}) as out,
+    ):
+        streams = {s.index: out.add_stream_from_template(s) for s in src.streams}
+        for packet in src.demux():
+            if packet.dts is None:
+                continue
+            packet.stream = streams[packet.stream.index]
+            out.mux(packet)
+    whole.unlink()
+    data = path.read_bytes()
+    assert data.find(b"moov") < data.find(b"mdat"), "the index must come first"
+    path.write_bytes(data[: int(len(data) * keep)])
+    return path, frames

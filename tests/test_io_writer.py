@@ -154,8 +154,9 @@ def test_chunk_with_time_offset_starts_at_zero(cfr_clip: Path, tmp_path: Path) -
 
 
 @pytest.mark.parametrize(("codec", "suffix", "coded"), [
-    ("libx264", ".mp4", (66, 50)),  # 4:2:0 needs even sizes: padded, true size recorded
-    ("libx264", ".mkv", (66, 50)),
+    ("libx264", ".mp4", (65, 49)),  # 4:4:4 (the source's, and any size): exactly the size
+    ("libx264", ".mkv", (65, 49)),
+    ("mpeg4", ".mkv", (66, 50)),  # 4:2:0 only, needs even sizes: padded, true size recorded
     ("ffv1", ".mkv", (65, 49)),  # RGB: any size
     ("libx264rgb", ".mkv", (65, 49)),
 ])  # fmt: skip

@@ -115,14 +115,15 @@ def test_vfr_timestamps_are_kept(render, vfr_clip: Path, tmp_path: Path):
 
 
 def test_ntsc_rate_real_clip_keeps_exact_timing_and_audio(render, media_dir: Path, tmp_path: Path):
-    """realshort.mp4: 36 frames at 45000/1499 fps, 320x240, AAC; rendered at --max-side 96."""
+    """realshort.mp4: 36 frames at 45000/1499 fps, 320x240, AAC; painted at 96 px (the tiny
+    config), written at the source's size."""
     src_path = media_dir / "realshort.mp4"
     out = tmp_path / "real.mp4"
     render(src_path, out)
     src, dst = probe(src_path), probe(out)
     assert dst.frame_count == src.frame_count == 36
     assert dst.rate == src.rate == Fraction(45000, 1499)
-    assert (dst.display_width, dst.display_height) == (96, 72)
+    assert (dst.display_width, dst.display_height) == (320, 240)
     assert [float(t) for t in video_times(out)] == pytest.approx(
         [float(t) for t in video_times(src_path)], abs=1e-4
     )
@@ -271,7 +272,7 @@ class Boom(RuntimeError):
 
 @pytest.mark.parametrize(
     ("mode", "error", "exit_code"),
-    [("warm", Boom, None), ("off", Boom, None), ("warm", KeyboardInterrupt, 130)],
+    [("warm", Boom, 1), ("off", Boom, 1), ("warm", KeyboardInterrupt, 130)],
 )
 def test_failure_mid_render_leaves_no_output_and_no_temp_file(
     vidstyle_cli,
@@ -286,7 +287,8 @@ def test_failure_mid_render_leaves_no_output_and_no_temp_file(
     exit_code: int | None,
 ):
     """The network fails after 9 of 12 frames (mid-batch in frame-parallel mode): the output
-    that was there before is untouched and no temporary file remains."""
+    that was there before (-y: to be replaced) is untouched and no temporary file remains; an
+    unexpected error is one line naming the input and the log with its traceback."""
     out_dir = tmp_path / "outputs"
     out_dir.mkdir()
     out = out_dir / "out.mp4"
@@ -303,13 +305,15 @@ def test_failure_mid_render_leaves_no_output_and_no_temp_file(
 
     monkeypatch.setattr(stylizer_module.Stylizer, "network", failing_network)
     args = (cfr_clip, style_image, out, "--model", tiny_model, *tiny_opts, "--temporal", mode)
-    if exit_code is None:  # a crash propagates (a traceback, in a real process)
-        with pytest.raises(error):
-            vidstyle_cli(*args)
-    else:  # Ctrl-C: one line and status 130
-        result = vidstyle_cli(*args)
-        assert result.code == exit_code
-        assert len(result.err_lines) == 1
+    result = vidstyle_cli(*args, "-y")
+    assert result.code == exit_code
+    assert len(result.err_lines) == 1, result.err
+    assert "Traceback" not in result.err
+    if error is Boom:
+        line = result.err_lines[0]
+        assert line.startswith(f"vidstyle: error: {cfr_clip}: internal error (Boom)")
+        log = Path(line.split("traceback in ")[1].split(" (--debug")[0])
+        assert "Boom" in log.read_text() and "failing_network" in log.read_text()
     assert seen > 9, "the failure was never triggered"
     assert os.listdir(out_dir) == ["out.mp4"]
     assert out.read_bytes() == b"an earlier result"

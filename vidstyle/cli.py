@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import json
 import sys
-from fractions import Fraction
 from pathlib import Path
 
 import typer
 
-from vidstyle import __version__
-from vidstyle.cli_common import PRESET_HELP
+from vidstyle import __version__, notices
+from vidstyle.cli_common import (
+    PRESET_HELP,
+    STEPS_HELP,
+    parse_rate,
+    show_warnings,
+    steps_overrides,
+)
 from vidstyle.cli_common import user_errors as _user_errors
-from vidstyle.errors import ConfigError
+from vidstyle.cli_meta import meta_app
 from vidstyle.farm.cli import farm_app
 
 app = typer.Typer(
@@ -35,19 +40,10 @@ app = typer.Typer(
 user_errors = _user_errors("unfinished outputs were removed, finished ones kept")
 
 
-def parse_rate(text: str | None) -> Fraction | None:
-    """'24', '23.976', '30000/1001' -> an exact Fraction (NTSC rates stay exact)."""
-    if text is None:
-        return None
-    try:
-        rate = Fraction(text).limit_denominator(1001) if "." in text else Fraction(text)
-    except (ValueError, ZeroDivisionError):
-        raise ConfigError(f"--rate must be a number like 24 or 30000/1001, not {text!r}") from None
-    if rate <= 0:
-        raise ConfigError(f"--rate must be positive, not {text!r}")
-    if "." in text and abs(float(rate) * 1.001 - round(float(rate) * 1.001)) < 1e-3:
-        rate = Fraction(round(float(rate) * 1.001) * 1000, 1001)  # 23.976 -> 24000/1001
-    return rate
+def _sizes(max_side: int | None, work_side: int | None) -> dict:
+    """--max-side N: the output's long side, and the network's unless --work-side says
+    otherwise; neither given: the preset's working size, the source's size out."""
+    return dict(output_max_side=max_side, max_side=work_side if work_side is not None else max_side)
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -86,7 +82,20 @@ def run_command(
     max_side: int = typer.Option(
         None,
         "--max-side",
-        help="Long side of the output in pixels (the network works at this size; 0 = source size).",
+        help="Long side of the output in pixels, for a smaller deliverable (the network works at "
+        "this size too); default: the source's size.",
+    ),
+    work_side: int = typer.Option(
+        None,
+        "--work-side",
+        help="Long side the network paints at (default: the preset's: 384 draft, 512 "
+        "balanced, 0 = source size); the result is scaled to the output size.",
+    ),
+    overwrite: bool = typer.Option(
+        False,
+        "--overwrite",
+        "-y",
+        help="Replace OUT if it exists (default: refuse, like ffmpeg -n).",
     ),
     strength: float = typer.Option(None, "--strength", help="0 = original, 1 = fully stylized."),
     preserve_color: bool = typer.Option(
@@ -131,6 +140,7 @@ def run_command(
         "--content",
         help="Extra training footage for adaptation (video, image or folder); repeatable.",
     ),
+    steps: int = typer.Option(None, "--steps", min=0, help=STEPS_HELP),
     no_cache: bool = typer.Option(False, "--no-cache", help="Adapt even if a cached model exists."),
     preview: bool = typer.Option(
         False, "--preview", help="Also write OUT.preview.jpg: input and output frames side by side."
@@ -144,7 +154,7 @@ def run_command(
         preset,
         config,
         render=dict(
-            max_side=max_side,
+            **_sizes(max_side, work_side),
             strength=strength,
             preserve_color=preserve_color,
             temporal=temporal,
@@ -154,6 +164,7 @@ def run_command(
             precision=precision,
         ),
         encode=dict(codec=codec, crf=crf, audio=False if no_audio else None),
+        adapt=steps_overrides(steps),
     )
     result = run_one(
         RunOptions(
@@ -169,6 +180,7 @@ def run_command(
             preview=preview,
             progress=not quiet,
             rate=parse_rate(rate),
+            overwrite=overwrite,
         )
     )
     typer.echo(result.summary())
@@ -186,11 +198,13 @@ def adapt_command(
     ),
     preset: str = typer.Option(None, "--preset", "-p", help=PRESET_HELP),
     config: Path = typer.Option(None, "--config", "-c", help="TOML settings file."),
-    max_side: int = typer.Option(None, "--max-side", help="Long side the model will work at."),
+    max_side: int = typer.Option(
+        None, "--work-side", "--max-side", help="Long side the model will work at."
+    ),
     temporal: str = typer.Option(
         None, "--temporal", help="Train for warm, carry (= off), loss-only or off."
     ),
-    steps: int = typer.Option(None, "--steps", help="Training steps (preset decides otherwise)."),
+    steps: int = typer.Option(None, "--steps", min=0, help=STEPS_HELP),
     device: str = typer.Option(None, "--device", help="auto, cpu, cuda ..."),
     precision: str = typer.Option(None, "--precision", help="auto, fp32, bf16, fp16."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Train even if a cached model exists."),
@@ -203,7 +217,7 @@ def adapt_command(
         preset,
         config,
         render=dict(max_side=max_side, temporal=temporal, device=device, precision=precision),
-        adapt=dict(steps=steps),
+        adapt=steps_overrides(steps),
     )
     adapted = adapt_model(
         style, list(content), settings, output=output, use_cache=not no_cache, progress=not quiet
@@ -221,7 +235,12 @@ def batch_command(
     preset: str = typer.Option(None, "--preset", "-p", help=PRESET_HELP),
     config: Path = typer.Option(None, "--config", "-c", help="TOML settings file."),
     model: Path = typer.Option(None, "--model", "-m", help="Use this adapted model for all."),
-    max_side: int = typer.Option(None, "--max-side", help="Long side of the outputs."),
+    max_side: int = typer.Option(
+        None, "--max-side", help="Long side of the outputs (default: each source's size)."
+    ),
+    work_side: int = typer.Option(
+        None, "--work-side", help="Long side the network paints at (default: the preset's)."
+    ),
     temporal: str = typer.Option(None, "--temporal", help="warm, carry, loss-only or off."),
     device: str = typer.Option(None, "--device", help="auto, cpu, cuda ..."),
     codec: str = typer.Option(None, "--codec", help="Output codec."),
@@ -239,7 +258,7 @@ def batch_command(
     settings = _settings(
         preset,
         config,
-        render=dict(max_side=max_side, temporal=temporal, device=device),
+        render=dict(**_sizes(max_side, work_side), temporal=temporal, device=device),
         encode=dict(codec=codec),
     )
     summary = run_batch(
@@ -311,11 +330,14 @@ def eval_command(
 @app.command("info")
 @user_errors
 def info_command(
-    path: Path = typer.Argument(None, help="A video, image sequence or model file."),
+    path: Path = typer.Argument(
+        None, help="A video, image sequence or model file (none: the meta-learned start)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     encoders: bool = typer.Option(False, "--encoders", help="List the video encoders usable here."),
 ) -> None:
-    """Show what vidstyle sees in a file (streams, timing, colour, rotation) or a model."""
+    """Show what vidstyle sees in a file (streams, timing, colour, rotation) or a model; with no
+    file, the card of the meta-learned start new styles are adapted from."""
     from vidstyle.jobs import describe
 
     if encoders:
@@ -323,18 +345,29 @@ def info_command(
 
         typer.echo("\n".join(available_encoders()))
         return
-    if path is None:
-        _fail("give a file to describe, or --encoders", code=2)
-    data = describe(path)
+    data = describe(path)  # no path: the meta-learned start's card
     if as_json:
         typer.echo(json.dumps(data, indent=2, default=str))
     else:
-        width = max(len(k) for k in data)
-        for key, value in data.items():
+        rows = _flatten(data)
+        width = max(len(k) for k in rows)
+        for key, value in rows.items():
             typer.echo(f"{key:<{width}}  {value}")
 
 
+def _flatten(data: dict, prefix: str = "") -> dict:
+    """Nested cards (model and meta-start JSON) as `training.steps  242` rows."""
+    rows: dict = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            rows |= _flatten(value, f"{prefix}{key}.")
+        else:
+            rows[f"{prefix}{key}"] = value
+    return rows
+
+
 app.add_typer(farm_app, name="farm")
+app.add_typer(meta_app, name="meta")
 
 
 def version_callback(value: bool) -> None:
@@ -352,6 +385,12 @@ def _root(
         is_eager=True,
         help="Show the version and exit.",
     ),
+    debug: bool = typer.Option(
+        False,
+        "--debug",
+        help="Print the full traceback of an error (accepted anywhere on the command line; "
+        "without it an error is one line, its traceback saved to a log file).",
+    ),
 ) -> None:
     """Stylize videos in the look of any image, without flicker."""
 
@@ -366,10 +405,14 @@ def _with_default_command(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point."""
-    app(
-        args=_with_default_command(list(sys.argv[1:] if argv is None else argv)),
-        prog_name="vidstyle",
-    )
+    import vidstyle.cli_common as common
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    common.DEBUG = "--debug" in args
+    args = [a for a in args if a != "--debug"]
+    notices.reset()  # a new command: it says its own warnings
+    show_warnings()
+    app(args=_with_default_command(args), prog_name="vidstyle")
 
 
 __all__ = ["app", "main"]

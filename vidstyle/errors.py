@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 
@@ -32,3 +33,22 @@ class ConfigError(VidstyleError):
 
 class ModelError(VidstyleError):
     """A model file is missing, corrupt or was made for another version."""
+
+
+_FILE_ATTR = "_vidstyle_file"
+
+
+def attach_file(exc: BaseException, path: str | Path) -> BaseException:
+    """Remember which file an unexpected exception happened on (the innermost caller that
+    knows wins), so the one line the CLI prints can name it."""
+    if getattr(exc, _FILE_ATTR, None) is None:
+        with contextlib.suppress(AttributeError, TypeError):  # exceptions without a __dict__
+            setattr(exc, _FILE_ATTR, str(path))
+    return exc
+
+
+def file_of(exc: BaseException) -> str | None:
+    """The file `attach_file` recorded, or a VidstyleError's own path."""
+    if isinstance(exc, VidstyleError) and exc.path is not None:
+        return str(exc.path)
+    return getattr(exc, _FILE_ATTR, None) or getattr(exc, "filename", None)

@@ -7,15 +7,17 @@ after minutes of adaptation), gets a model (given, cached or adapted), and runs 
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
+from vidstyle import notices
 from vidstyle.adapt import Adapted, adapt
 from vidstyle.config import Settings
-from vidstyle.errors import MediaError, VidstyleError
+from vidstyle.errors import ConfigError, MediaError, VidstyleError, file_of
 from vidstyle.io import (
     VIDEO_SUFFIXES,
     check_writable,
@@ -24,9 +26,11 @@ from vidstyle.io import (
     load_image,
     probe,
 )
-from vidstyle.io.patterns import parse_numbered
+from vidstyle.io.paths import remove_stale
+from vidstyle.io.patterns import list_sequence, parse_numbered
 from vidstyle.models.device import Runtime, resolve_runtime
-from vidstyle.models.store import load_card, load_model
+from vidstyle.models.store import ModelCard, file_sha256, load_card, load_model
+from vidstyle.notices import unexpected_line
 from vidstyle.pipeline.engine import RenderRange, RenderStats, render
 from vidstyle.pipeline.preview import write_preview
 from vidstyle.pipeline.stylizer import Stylizer
@@ -46,6 +50,7 @@ class RunOptions:
     preview: bool = False
     progress: bool = True
     rate: Fraction | None = None  # frame rate of an image-sequence input
+    overwrite: bool = False  # replace an existing output (else refuse: ffmpeg -n)
 
 
 @dataclass
@@ -63,8 +68,11 @@ class RunResult:
             if self.adapted_seconds is not None
             else "model reused"
         )
+        painted = ""
+        if s.work_size not in (s.size, (0, 0)):
+            painted = f" (painted at {s.work_size[0]}x{s.work_size[1]})"
         line = (
-            f"{self.output}: {s.frames} frames at {s.size[0]}x{s.size[1]} in "
+            f"{self.output}: {s.frames} frames at {s.size[0]}x{s.size[1]}{painted} in "
             f"{s.seconds:.1f} s ({s.fps:.1f} fps); {how}"
         )
         if self.preview:
@@ -86,16 +94,42 @@ def get_model(
     """The model to render with: the one given, else the cached or newly adapted one."""
     if model is not None:
         net, card = load_model(model)
+        check_model_style(style, card, model)
         return Adapted(net, card, model, trained=False)
     return adapt(
         style, content, settings, runtime, output=output, use_cache=use_cache, progress=progress
     )
 
 
+def check_model_style(style: Path, card: ModelCard, model: Path) -> None:
+    """--model with a style image: say so when it is not the image the model was adapted to
+    (the model's look is what the render gets, whatever the style argument says)."""
+    wanted = card.style.get("sha256")
+    if not wanted or not style.is_file():
+        return
+    if file_sha256(style) != wanted:
+        adapted_to = card.style.get("name") or "another image"
+        notices.warn(
+            f"not the style image {model.name} was adapted to ({adapted_to}); the render "
+            "has the model's style",
+            style,
+        )
+
+
+def check_times(start: float | None, end: float | None) -> None:
+    """--start/--end: finite, not negative, end after start."""
+    for name, value in (("--start", start), ("--end", end)):
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            raise ConfigError(f"{name} must be 0 or more seconds, not {value:g}")
+    if start is not None and end is not None and end <= start:
+        raise ConfigError(f"--end ({end:g} s) must be after --start ({start:g} s)")
+
+
 def frame_range_for_times(
     path: Path, start: float | None, end: float | None, rate: Fraction | None = None
 ) -> RenderRange:
     """--start/--end seconds -> the frames whose presentation time lies in [start, end)."""
+    check_times(start, end)
     if start is None and end is None:
         return RenderRange()
     info = probe(path, rate=rate)
@@ -129,8 +163,19 @@ def same_file(a: Path, b: Path) -> bool:
         return False
 
 
+def output_exists(output: Path) -> bool:
+    """A file at `output`, or any frame of an output image sequence."""
+    if is_image_sequence(output):
+        return bool(list_sequence(output))
+    return output.exists()
+
+
 def preflight(
-    input: Path, style: Path | None, output: Path | None, rate: Fraction | None = None
+    input: Path,
+    style: Path | None,
+    output: Path | None,
+    rate: Fraction | None = None,
+    overwrite: bool = True,
 ) -> None:
     """Cheap checks of every path, so bad input fails before any expensive work."""
     probe(input, rate=rate)
@@ -140,6 +185,8 @@ def preflight(
         check_writable(output)
         if same_file(input, output):  # the finished output would be renamed over the source
             raise MediaError("output is the input file; choose another output name", output)
+        if not overwrite and output_exists(output):
+            raise MediaError("output already exists; pass -y (--overwrite) to replace it", output)
 
 
 def preview_path(output: Path) -> Path:
@@ -153,7 +200,8 @@ def preview_path(output: Path) -> Path:
 
 def run_one(opts: RunOptions) -> RunResult:
     settings = opts.settings
-    preflight(opts.input, None if opts.model else opts.style, opts.output, opts.rate)
+    check_times(opts.start, opts.end)
+    preflight(opts.input, opts.style, opts.output, opts.rate, overwrite=opts.overwrite)
     frames = frame_range_for_times(opts.input, opts.start, opts.end, opts.rate)
     runtime = resolve_runtime(settings.render.device, settings.render.precision)
     started = time.perf_counter()
@@ -178,6 +226,7 @@ def run_one(opts: RunOptions) -> RunResult:
         rate=opts.rate,
     )
     preview = None
+    remove_stale(preview_path(opts.output))
     if opts.preview:  # source frame `frames.start` is output frame 0
         preview = write_preview(
             opts.input, opts.output, preview_path(opts.output), source_start=frames.start
@@ -216,6 +265,7 @@ class BatchItem:
     seconds: float = 0.0
     frames: int = 0
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)  # e.g. a truncated source
 
 
 @dataclass
@@ -232,6 +282,9 @@ class BatchSummary:
         lines = [f"{'status':<8} {'frames':>6} {'seconds':>8}  file"]
         for i in self.items:
             detail = f"  ({i.error})" if i.error else ""
+            if i.warnings:
+                said = "; ".join(w.removeprefix(f"{i.input}: ") for w in i.warnings)
+                detail += f"  (warning: {said})"
             lines.append(f"{i.status:<8} {i.frames:>6} {i.seconds:>8.1f}  {i.input}{detail}")
         counts = {s: sum(i.status == s for i in self.items) for s in ("done", "skipped", "failed")}
         lines.append(
@@ -275,8 +328,7 @@ def run_batch(
         )
     output_dir.mkdir(parents=True, exist_ok=True)
     report = report_path or output_dir / "vidstyle-report.json"
-    if model is None:
-        load_image(style)
+    load_image(style)
     items: list[BatchItem] = []
     todo: list[tuple[Path, Path, int]] = []
     claimed: dict[Path, Path] = {}  # output -> the input writing it (clip.mov and clip.mp4)
@@ -290,10 +342,12 @@ def run_batch(
             continue
         claimed[out] = video
         try:
-            frames = probe(video).frame_count
-        except VidstyleError as exc:
-            item.status, item.error = "failed", exc.message
+            with notices.capture() as said:
+                frames = probe(video).frame_count
+        except Exception as exc:  # the batch goes on past anything one file does
+            item.status, item.error = "failed", _failure_text(exc, video)
             continue
+        item.warnings = list(said)
         if same_file(video, out):  # would replace the source (and look "complete")
             item.status = "failed"
             item.error = "output would overwrite this input; use another output folder or --suffix"
@@ -305,25 +359,76 @@ def run_batch(
 
     runtime = resolve_runtime(settings.render.device, settings.render.precision)
     adapted = None
-    if todo:
-        # One model for the whole batch, adapted on frames from all of its videos: one
-        # adaptation instead of one per shot, and the same look across shots.
-        adapted = get_model(
-            style, [v for v, _, _ in todo], settings, runtime, model=model, progress=progress
-        )
-        stylizer = Stylizer(adapted.net, runtime, settings.render)
-    for video, out, index in todo:
-        item = items[index]
-        started = time.perf_counter()
-        try:
-            stats = render(video, out, stylizer, settings, progress=progress)
-            item.status, item.frames = "done", stats.frames
-        except VidstyleError as exc:
-            item.status, item.error = "failed", exc.message
-        item.seconds = round(time.perf_counter() - started, 2)
+    try:
+        if todo:
+            # One model for the whole batch, adapted on frames from all of its videos: one
+            # adaptation instead of one per shot, and the same look across shots.
+            adapted, todo = _batch_model(style, todo, items, settings, runtime, model, progress)
+        if adapted is not None:
+            stylizer = Stylizer(adapted.net, runtime, settings.render)
+        for video, out, index in todo:
+            item = items[index]
+            started = time.perf_counter()
+            item.status = "running"
+            with notices.capture() as said:
+                try:
+                    stats = render(video, out, stylizer, settings, progress=progress)
+                    item.status, item.frames = "done", stats.frames
+                except Exception as exc:  # expected or not: recorded, and on to the next
+                    item.status, item.error = "failed", _failure_text(exc, video)
+            item.warnings += [w for w in said if w not in item.warnings]
+            item.seconds = round(time.perf_counter() - started, 2)
+            _write_report(report, items, adapted)
+    except BaseException:  # Ctrl-C, or the model: the report says where the batch stopped
+        for item in items:
+            if item.status == "running":
+                item.status, item.error = "failed", "interrupted"
         _write_report(report, items, adapted)
+        raise
     _write_report(report, items, adapted)
     return BatchSummary(items, report, str(adapted.path) if adapted and adapted.path else None)
+
+
+def _failure_text(exc: BaseException, video: Path) -> str:
+    """A batch item's error: a VidstyleError's message, or an unexpected error's one line
+    (its traceback saved to a log file)."""
+    if isinstance(exc, VidstyleError):
+        return exc.message if exc.path is None or same_path(exc.path, video) else str(exc)
+    return unexpected_line(exc, video, hint=False).removeprefix(f"{video}: ")
+
+
+def same_path(a: Path, b: Path) -> bool:
+    return Path(a) == Path(b) or same_file(Path(a), Path(b))
+
+
+def _batch_model(
+    style: Path,
+    todo: list[tuple[Path, Path, int]],
+    items: list[BatchItem],
+    settings: Settings,
+    runtime: Runtime,
+    model: Path | None,
+    progress: bool,
+) -> tuple[Adapted | None, list[tuple[Path, Path, int]]]:
+    """The batch's model, adapted on all videos still to do; a video that breaks adaptation
+    is marked failed and adaptation is tried again without it. A failure that names no video
+    fails every item (the report says why)."""
+    while todo:
+        try:
+            videos = [v for v, _, _ in todo]
+            return get_model(style, videos, settings, runtime, model=model, progress=progress), todo
+        except Exception as exc:
+            named = file_of(exc)
+            culprit = next((t for t in todo if named and same_path(Path(named), t[0])), None)
+            if culprit is None:
+                text = _failure_text(exc, style)
+                for _, _, index in todo:
+                    items[index].status, items[index].error = "failed", f"no model: {text}"
+                return None, []
+            items[culprit[2]].status = "failed"
+            items[culprit[2]].error = _failure_text(exc, culprit[0])
+            todo = [t for t in todo if t is not culprit]
+    return None, []
 
 
 def _write_report(path: Path, items: list[BatchItem], adapted: Adapted | None) -> None:
@@ -339,9 +444,19 @@ def _write_report(path: Path, items: list[BatchItem], adapted: Adapted | None) -
 # -- info ----------------------------------------------------------------------------------
 
 
-def describe(path: Path) -> dict:
+def describe(path: Path | None) -> dict:
     """What `vidstyle info` prints: a model's card, or what the probe sees in a media file."""
+    if path is None:  # the meta-learned start this installation adapts new styles from
+        from vidstyle.models.meta_start import read_card, shipped_path
+
+        return {"file": str(shipped_path()), **read_card(shipped_path())}
     if path.suffix == ".safetensors":
+        from vidstyle.models.meta_start import FORMAT as META_FORMAT
+        from vidstyle.models.meta_start import read_card
+
+        sidecar = path.with_suffix(".json")
+        if sidecar.is_file() and f'"{META_FORMAT}"' in sidecar.read_text(errors="replace"):
+            return {"file": str(path), **read_card(path)}
         card = load_card(path)
         return {"file": str(path), **card.to_dict()}
     return probe(path).to_dict()

@@ -9,12 +9,11 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-from fractions import Fraction
 from pathlib import Path
 
 import typer
 
-from vidstyle.cli_common import PRESET_HELP, QUIET_HELP, user_errors
+from vidstyle.cli_common import PRESET_HELP, QUIET_HELP, parse_rate, user_errors
 from vidstyle.errors import ConfigError
 
 farm_app = typer.Typer(
@@ -40,18 +39,6 @@ def _load(job_file: Path):
     from vidstyle.farm.plan import Job
 
     return Job.load(job_file)
-
-
-def _rate(text: str | None) -> Fraction | None:
-    if text is None:
-        return None
-    try:
-        rate = Fraction(text)
-    except (ValueError, ZeroDivisionError):
-        raise ConfigError(f"--rate must be a number like 24 or 24000/1001, not {text!r}") from None
-    if rate <= 0:
-        raise ConfigError(f"--rate must be positive, not {text}")
-    return rate
 
 
 @farm_app.command("plan")
@@ -92,7 +79,15 @@ def plan_command(
     model: Path = typer.Option(
         None, "--model", "-m", help="Use this adapted model (no adapt task)."
     ),
-    max_side: int = typer.Option(None, "--max-side", help="Long side of the output in pixels."),
+    max_side: int = typer.Option(
+        None,
+        "--max-side",
+        help="Long side of the output in pixels, for a smaller deliverable (the network works "
+        "at this size too); default: the source's size.",
+    ),
+    work_side: int = typer.Option(
+        None, "--work-side", help="Long side the network paints at (default: the preset's)."
+    ),
     strength: float = typer.Option(None, "--strength", help="0 = original, 1 = fully stylized."),
     temporal: str = typer.Option(None, "--temporal", help="warm, loss-only or off."),
     device: str = typer.Option(None, "--device", help="auto, cpu, cuda ... (on the farm nodes)."),
@@ -116,7 +111,8 @@ def plan_command(
 
     overrides = {
         "render": dict(
-            max_side=max_side,
+            output_max_side=max_side,
+            max_side=work_side if work_side is not None else max_side,
             strength=strength,
             temporal=temporal,
             device=device,
@@ -137,7 +133,7 @@ def plan_command(
         chunk_format=chunk_format,
         seam=seam,
         snap_cuts=snap_cuts,
-        rate=_rate(rate),
+        rate=parse_rate(rate),
         model=model,
         work_dir=work_dir,
         launcher=shlex.split(launcher) if launcher else None,

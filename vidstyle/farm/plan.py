@@ -381,6 +381,10 @@ def plan_job(
     from vidstyle.adapt.cache import content_fingerprint, file_sha256, model_key
     from vidstyle.io import check_writable, load_image
 
+    if chunk < 1:
+        raise ConfigError(f"--chunk must be at least 1 frame, not {chunk}")
+    if overlap is not None and overlap < 0:
+        raise ConfigError(f"--overlap must be 0 or more, not {overlap}")
     if chunk_format not in CHUNK_FORMATS:
         raise ConfigError(f"--chunk-format must be one of {', '.join(CHUNK_FORMATS)}")
     if seam not in SEAM_MODES:
@@ -396,12 +400,15 @@ def plan_job(
     out = os.path.abspath(os.fspath(output))
     style_path = Path(style).absolute()
     info = probe(source, rate=rate)
-    if model is None:
-        load_image(style_path)
-    else:
+    load_image(style_path)
+    if model is not None:
+        from vidstyle.jobs import check_model_style
+        from vidstyle.models.store import load_card
+
         model = Path(model).absolute()
         if not model.is_file():
             raise VidstyleError("model file not found", model)
+        check_model_style(style_path, load_card(model), model)
     if is_image_sequence(out):
         check_writable(Path(out).parent / "probe")
     else:

@@ -12,14 +12,16 @@ installed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vidstyle.errors import ConfigError, VidstyleError
+from vidstyle.errors import ConfigError, VidstyleError, file_of
 from vidstyle.farm.plan import ADAPT, ASSEMBLE, CHUNK, Job
+from vidstyle.notices import save_traceback
 
 INSTALL_HINT = "Ray is not installed here: pip install 'vidstyle[farm]'"
 
@@ -85,12 +87,21 @@ class RayRunResult:
 
 
 def _failure(ray, task_id: str, exc: BaseException, retries: int) -> VidstyleError:
+    """One line for a failed task: a VidstyleError's own; anything else summarised (its type
+    and first line, the file it happened on) with the worker's traceback saved to a log."""
     cause = getattr(exc, "cause", None) if isinstance(exc, ray.exceptions.RayTaskError) else None
-    text = str(cause if cause is not None else exc).strip().splitlines()
-    line = text[0] if text else type(exc).__name__
     if isinstance(cause, VidstyleError):
         return type(cause)(f"farm task {task_id} failed: {cause.message}", cause.path)
-    return VidstyleError(f"farm task {task_id} failed after {retries} retries: {line}")
+    shown = cause if cause is not None else exc
+    text = [t for t in str(shown).strip().splitlines() if t.strip()]
+    name = type(shown).__name__
+    line = f"{name}: {text[0]}" if text and cause is not None else (text[0] if text else name)
+    saved = save_traceback(getattr(exc, "traceback_str", None) or str(exc))  # the worker's
+    where = f"; worker traceback in {saved}" if saved else ""
+    return VidstyleError(
+        f"farm task {task_id} failed after {retries} retries: {line}{where}",
+        file_of(shown) if cause is not None else None,
+    )
 
 
 def run_on_ray(
@@ -118,6 +129,7 @@ def run_on_ray(
             logging_level="warning",
         )
     started = time.perf_counter()
+    failed = False
     try:
         gpus = num_gpus_per_task
         if gpus is None:
@@ -142,9 +154,16 @@ def run_on_ray(
                 name=f"vidstyle-{task.id}", num_gpus=task_gpus, num_cpus=task_cpus, **common
             ).remote(*args)
         return _follow(ray, job, refs, max_retries, gpus, started, progress, tqdm)
+    except BaseException:
+        failed = True
+        raise
     finally:
         if started_here:
-            ray.shutdown()
+            ray.shutdown()  # stops this Ray's workers, also those killed mid-chunk
+            if failed:
+                from vidstyle.farm.tasks import remove_temporaries
+
+                remove_temporaries(job)
 
 
 def _follow(ray, job: Job, refs, max_retries, gpus, started, progress, tqdm) -> RayRunResult:
@@ -162,7 +181,9 @@ def _follow(ray, job: Job, refs, max_retries, gpus, started, progress, tqdm) -> 
                     results[task_id] = ray.get(ref)
                 except ray.exceptions.RayError as exc:
                     for other in pending:
-                        ray.cancel(other, force=False)
+                        ray.cancel(other, force=False)  # they stop and clean up after themselves
+                    with contextlib.suppress(Exception):
+                        ray.wait(list(pending), num_returns=len(pending), timeout=10.0)
                     raise _failure(ray, task_id, exc, max_retries) from None
                 bar.set_postfix_str(task_id, refresh=False)
                 bar.update(1)

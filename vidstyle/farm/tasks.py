@@ -110,6 +110,20 @@ def _remove_stale(chunk: Chunk) -> None:
                 remove_quietly(entry)
 
 
+def _remove_chunk(chunk: Chunk) -> None:
+    target = Path(chunk.path).parent if chunk.is_sequence else Path(chunk.path)
+    if target.is_dir():
+        shutil.rmtree(target, ignore_errors=True)
+    else:
+        remove_quietly(target)
+
+
+def remove_temporaries(job: Job) -> None:
+    """Every chunk's temporaries (after a run whose workers were stopped mid-chunk)."""
+    for chunk in job.chunks:
+        _remove_stale(chunk)
+
+
 def chunk_settings(job: Job):
     """The job's settings, writing the lossless intermediate: FFV1 in bgr0 is bit-exact for
     the RGB frames the network produces (image sequences ignore the codec)."""
@@ -158,17 +172,23 @@ def run_chunk(job: Job, index: int, *, progress: bool = False) -> TaskResult:
     else:
         frames = RenderRange(start=chunk.start, end=chunk.end, warmup=chunk.warmup)
     kw = dict(frames=frames, keep_timestamps=True, audio=False, progress=progress, rate=job.rate)
-    if chunk.is_sequence:
-        _render_sequence_atomically(job, chunk, stylizer, settings, kw)
-    else:
-        Path(chunk.path).parent.mkdir(parents=True, exist_ok=True)
-        render(job.input, chunk.path, stylizer, settings, **kw)
-    count = _count_frames(chunk)
-    if count != chunk.file_frames:
-        raise MediaError(
-            f"chunk {index} has {count} frames after rendering, expected {chunk.file_frames}",
-            chunk.path,
-        )
+    try:
+        if chunk.is_sequence:
+            _render_sequence_atomically(job, chunk, stylizer, settings, kw)
+        else:
+            Path(chunk.path).parent.mkdir(parents=True, exist_ok=True)
+            render(job.input, chunk.path, stylizer, settings, **kw)
+        count = _count_frames(chunk)
+        if count != chunk.file_frames:
+            _remove_chunk(chunk)  # not the chunk the plan wants: assemble must not take it
+            raise MediaError(
+                f"chunk {index} has {count} frames after rendering, expected {chunk.file_frames}"
+                " (the input may be truncated or damaged)",
+                chunk.path,
+            )
+    except BaseException:
+        _remove_stale(chunk)  # whatever failed, no temporary stays behind
+        raise
     return TaskResult(name, False, time.perf_counter() - started, count, chunk.path)
 
 

@@ -75,6 +75,10 @@ class AudioRemuxer:
             dst = self.output.add_stream_from_template(s)
             if self.input.format.name != self.output.format.name:
                 dst.codec_tag = "\0\0\0\0"  # let the output muxer pick its own tag
+            layout = s.codec_context.layout
+            if not layout.name or "channels" in layout.name:
+                # "2 channels" (AVI's PCM): MP4's PCM needs a real layout; copying stays exact
+                dst.codec_context.layout = _default_layout(layout, s.codec_context.channels)
             return _Track(s, dst, copy=True)
         supported = self.output.supported_codecs
         codec = "aac" if "aac" in supported else self.output.default_audio_codec

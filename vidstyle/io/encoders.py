@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -83,8 +84,12 @@ def plan_codec(
     container_format: str,
     source_bit_depth: int = 8,
     options: dict[str, str] | None = None,
+    source_pix_fmt: str | None = None,
 ) -> CodecPlan:
-    """Pick the pixel format and encoder options for `codec` (an FFmpeg encoder name)."""
+    """Pick the pixel format and encoder options for `codec` (an FFmpeg encoder name).
+
+    Without an explicit `pix_fmt`, a YUV codec keeps the source's chroma subsampling where it
+    can (4:4:4 stays 4:4:4, 4:2:2 stays 4:2:2) at the codec's usual bit depth."""
     if not encoder_exists(codec):
         raise MediaError(f"unknown video encoder {codec!r}; available: {_available_text()}")
     c = av.codec.Codec(codec, "w")
@@ -98,6 +103,7 @@ def plan_codec(
         if pix_fmt is None or (supported and pix_fmt not in supported):
             pix_fmt = next((f for f in ("yuv420p", "nv12") if f in supported), None)
             pix_fmt = pix_fmt or (supported[0] if supported else "yuv420p")
+        pix_fmt = with_chroma_of(pix_fmt, source_pix_fmt, supported)
     elif supported and pix_fmt not in supported:
         raise MediaError(
             f"encoder {codec} can't take pixel format {pix_fmt}; it takes {', '.join(supported)}"
@@ -128,6 +134,34 @@ def plan_codec(
     opts.update({k: str(v) for k, v in (options or {}).items()})
     tag = "hvc1" if c.canonical_name == "hevc" and container_format in ("mp4", "mov") else None
     return CodecPlan(name=codec, pix_fmt=pix_fmt, options=opts, codec_tag=tag)
+
+
+_PLANAR_YUV = re.compile(r"^yuvj?(420|422|444)p(\d+le)?$")
+
+
+def chroma_of(pix_fmt: str | None) -> str | None:
+    """ "420", "422" or "444" for a planar YUV format (yuvj too), else None."""
+    match = _PLANAR_YUV.match(pix_fmt or "")
+    return match.group(1) if match else None
+
+
+def with_chroma(pix_fmt: str, chroma: str, supported: list[str]) -> str | None:
+    """`pix_fmt` (planar YUV) with another chroma subsampling, same bit depth, if the encoder
+    takes it (yuv420p10le, "444" -> yuv444p10le)."""
+    match = _PLANAR_YUV.match(pix_fmt)
+    if match is None:
+        return None
+    candidate = f"yuv{chroma}p{match.group(2) or ''}"
+    return candidate if not supported or candidate in supported else None
+
+
+def with_chroma_of(pix_fmt: str, source_pix_fmt: str | None, supported: list[str]) -> str:
+    """The planned YUV format with the source's chroma subsampling, where the encoder takes it
+    (RGB plans and RGB or odd sources are left alone)."""
+    chroma = chroma_of(source_pix_fmt)
+    if chroma is None or chroma_of(pix_fmt) in (None, chroma):
+        return pix_fmt
+    return with_chroma(pix_fmt, chroma, supported) or pix_fmt
 
 
 def _try_encoder(name: str) -> bool:

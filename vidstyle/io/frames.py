@@ -13,7 +13,10 @@ class Frame:
     index: int  # 0-based position in the source, presentation order
     pts: int | None  # in time_base units (the source's own timestamps)
     time_base: Fraction
-    rgb: np.ndarray  # (H, W, 3) uint8, upright, at the reader's output size
+    rgb: np.ndarray  # (H, W, 3) uint8, upright, at the reader's (working) size
+    #: the same picture at the output size, when the reader was asked for both (the network
+    #: paints `rgb`, the result is scaled to this size and takes its detail from it)
+    full: np.ndarray | None = None
 
     @property
     def time(self) -> float:

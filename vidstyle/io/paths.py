@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,6 +38,63 @@ def temp_sibling(final: Path) -> Path:
     final = Path(final)
     token = secrets.token_hex(4)
     return final.with_name(f".{final.name}{TMP_MARKER}{token}{final.suffix}")
+
+
+#: When this process started: a temporary older than that belongs to no job still running here.
+PROCESS_STARTED = time.time()
+
+
+def stale_temporaries(final: str | os.PathLike[str], before: float | None = None) -> list[Path]:
+    """Temporaries of `final` (files or folders named `.NAME.vidstyle-tmp-...`) last written
+    before `before` (default: this process's start): what a killed run left behind. A run still
+    writing one keeps touching it, so it is newer."""
+    final = Path(final)
+    parent = final.parent if str(final.parent) else Path(".")
+    return _stale(parent, f".{final.name}{TMP_MARKER}", before)
+
+
+def _stale(parent: Path, prefix: str, before: float | None) -> list[Path]:
+    cutoff = PROCESS_STARTED if before is None else before
+    try:
+        entries = [e for e in parent.iterdir() if e.name.startswith(prefix)]
+    except OSError:
+        return []
+    entries = [e for e in entries if TMP_MARKER in e.name]
+    stale = []
+    for entry in entries:
+        try:
+            if entry.lstat().st_mtime < cutoff:
+                stale.append(entry)
+        except OSError:
+            continue
+    return stale
+
+
+def remove_stale(final: str | os.PathLike[str], before: float | None = None) -> list[Path]:
+    """Remove what `stale_temporaries` finds; returns what was removed."""
+    return _remove(stale_temporaries(final, before))
+
+
+def remove_stale_matching(
+    parent: str | os.PathLike[str], prefix: str, before: float | None = None
+) -> list[Path]:
+    """Remove stale temporaries in `parent` whose names start with `prefix` (the frames of an
+    image sequence: `.shot.` matches `.shot.0007.png.vidstyle-tmp-...`)."""
+    return _remove(_stale(Path(parent), prefix, before))
+
+
+def _remove(entries: list[Path]) -> list[Path]:
+    removed = []
+    for entry in entries:
+        try:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                os.unlink(entry)
+        except OSError:
+            continue
+        removed.append(entry)
+    return removed
 
 
 def remove_quietly(path: Path) -> None:

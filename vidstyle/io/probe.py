@@ -17,8 +17,10 @@ from typing import Any
 import av
 import numpy as np
 
+from vidstyle import notices
 from vidstyle.errors import MediaError
 from vidstyle.io.patterns import is_image_sequence
+from vidstyle.io.timeline import divx_packed_bframes, rate_text, repair_timestamps
 
 #: Container metadata key holding the true (unpadded, coded-orientation) size "WxH" of a video
 #: whose encoder needed even dimensions.
@@ -112,9 +114,14 @@ def frame_timestamps(path: str | os.PathLike[str]) -> list[int]:
 @dataclass(frozen=True)
 class Scan:
     info: VideoInfo
-    pts: np.ndarray  # int64, sorted (presentation order)
+    pts: np.ndarray  # int64, strictly increasing: frame i (display order) is shown at pts[i]
     stream_index: int
-    seekable: bool  # False when pts had to be synthesised: decode from the start instead
+    #: False when the labels can't be trusted (missing, repeated, packed B-frames): readers
+    #: then decode from the start and count frames instead of seeking by timestamp.
+    seekable: bool
+    notes: tuple[str, ...] = ()  # what is wrong with the file, one line each (no file name)
+    packed_bframes: bool = False  # DivX packed B-frames: unpacked before decoding
+    promised_frames: int = 0  # frames the container's index or header promised (0: unknown)
 
 
 def _scan(path: Path) -> Scan:
@@ -123,7 +130,10 @@ def _scan(path: Path) -> Scan:
     if path.is_dir():
         raise MediaError("is a directory, not a video file", path)
     st = path.stat()
-    return _scan_cached(str(path.resolve()), st.st_size, st.st_mtime_ns, str(path))
+    scan = _scan_cached(str(path.resolve()), st.st_size, st.st_mtime_ns, str(path))
+    for note in scan.notes:  # said once per command, however often the file is probed
+        notices.warn(note, path)
+    return scan
 
 
 def open_input(path: Path) -> av.container.InputContainer:
@@ -168,48 +178,62 @@ def _scan_container(container: av.container.InputContainer, path: Path) -> Scan:
     vs = video_stream(container, path)
     cc = vs.codec_context
     tb = vs.time_base or Fraction(1, 90000)
-    pts: list[int] = []
+    labels: list[int | None] = []  # pts of every frame's packet, in decode order
     ends: list[int] = []
-    missing_pts = 0
     first: av.VideoFrame | None = None
+    skipped = 0
+    head = bytes(cc.extradata or b"")
     for packet in container.demux(vs):
         if first is None:
             first = _try_decode(packet)
+            if packet.size:
+                head += bytes(packet)[:4096]
         if packet.size == 0 or packet.is_discard:
+            # index entries that are not frames: dropped-frame markers (AVI), edit-list cuts
+            skipped += packet.dts is not None or packet.pts is not None
             continue
-        if packet.pts is None:
-            missing_pts += 1
-            continue
-        pts.append(packet.pts)
-        if packet.duration:
+        labels.append(packet.pts)
+        if packet.pts is not None and packet.duration:
             ends.append(packet.pts + packet.duration)
-    n = len(pts) + missing_pts
+    n = len(labels)
     if n == 0:
         raise MediaError("video stream has no frames", path)
     if first is None:
         raise MediaError("no video frame could be decoded", path)
 
     rate = _rate(vs)
-    seekable = missing_pts == 0
-    if seekable:
-        arr = np.sort(np.asarray(pts, dtype=np.int64))
-    else:  # raw streams without timestamps: assume the nominal rate
-        step = 1 / ((rate or Fraction(25)) * tb)
-        arr = np.asarray([round(i * step) for i in range(n)], dtype=np.int64)
+    arr, repaired = repair_timestamps(labels, rate, tb)
+    packed = cc.codec.name == "mpeg4" and divx_packed_bframes(head)
+    notes = []
+    if repaired:
+        notes.append(repaired)
+    if packed:
+        notes.append(
+            "DivX packed B-frames: the decoder labels frames out of order; they are timed in "
+            f"display order ({rate_text(rate)})"
+        )
     deltas = np.diff(arr)
     if rate is None:
         rate = _rate_from_deltas(deltas, tb)
 
     start = int(arr[0])
-    if vs.duration and vs.duration > 0:
-        span = int(vs.duration)
-    elif ends and seekable:
-        span = max(max(ends), int(arr[-1]) + 1) - start
-    else:
-        span = 0
     typical = int(np.median(deltas)) if len(deltas) else round(1 / ((rate or 25) * tb))
+    typical = max(typical, 1)
+    held = max(max(ends) if ends else 0, int(arr[-1]) + 1) - start  # what the packets cover
+    span = held if ends and repaired is None else int(arr[-1]) - start + typical
+    declared = int(vs.duration) if vs.duration and vs.duration > 0 else 0
+    promised = int(vs.frames or 0)
+    # what the container says the video lasts, as a span from the first frame (Matroska's tag
+    # is the end time)
+    said = declared or max(0, _tag_duration(vs, tb) - start)
+    last_timed = bool(ends) and labels[-1] is not None and max(ends) > int(arr[-1])
+    truncated = _truncation(n, skipped, promised, said, held, typical, tb, last_timed)
+    if truncated:
+        notes.append(truncated)
+    elif declared > 0:
+        span = declared
     if span <= int(arr[-1]) - start:  # missing or broken header: last frame gets a typical duration
-        span = int(arr[-1]) - start + max(typical, 1)
+        span = int(arr[-1]) - start + typical
 
     rotation = _rotation(first)
     width, height = cc.width or first.width, cc.height or first.height
@@ -250,7 +274,57 @@ def _scan_container(container: av.container.InputContainer, path: Path) -> Scan:
         is_vfr=_is_vfr(deltas),
         is_image_sequence=False,
     )
-    return Scan(info=info, pts=arr, stream_index=vs.index, seekable=seekable)
+    return Scan(
+        info=info,
+        pts=arr,
+        stream_index=vs.index,
+        seekable=repaired is None and not packed,
+        notes=tuple(notes),
+        packed_bframes=packed,
+        promised_frames=max(promised, n),
+    )
+
+
+def _tag_duration(vs: av.video.VideoStream, tb: Fraction) -> int:
+    """Matroska's per-stream DURATION tag ("00:00:01.600000000") in `tb` units, else 0."""
+    text = next((v for k, v in vs.metadata.items() if k.upper() == "DURATION"), "")
+    try:
+        h, m, sec = text.strip().split(":")
+        seconds = Fraction(int(h) * 3600 + int(m) * 60) + Fraction(sec)
+    except ValueError:
+        return 0
+    return max(0, round(seconds / tb))
+
+
+def _truncation(
+    found: int,
+    skipped: int,
+    promised: int,
+    declared: int,
+    held: int,
+    typical: int,
+    tb: Fraction,
+    timed_end: bool = True,
+) -> str | None:
+    """One line when the file holds less than its container promised (a cut-off download or
+    copy): fewer frames than the index lists, or frames ending well before the declared
+    duration. None when it is whole."""
+    if promised > found + skipped:
+        return (
+            f"the file holds {found} of the {promised} frames its index lists "
+            "(truncated or damaged?); rendering those"
+        )
+    # no frame count: a duration well past the frames' end (when packets carry no durations,
+    # more than a last frame held for up to half a second could explain)
+    slack = 1.5 * typical if timed_end else max(2 * typical, round(Fraction(1, 2) / tb))
+    if not promised and declared and held + slack < declared:
+        have, want = float(held * tb), float(declared * tb)
+        return (
+            f"its frames end at {have:.2f} s of the {want:.2f} s the container declares "
+            f"(about {found} of {found + round((declared - held) / typical)} frames; "
+            "truncated or damaged?); rendering those"
+        )
+    return None
 
 
 def _try_decode(packet: av.Packet) -> av.VideoFrame | None:

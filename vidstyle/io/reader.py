@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import bisect
-import contextlib
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import av
@@ -14,14 +12,19 @@ import cv2
 import numpy as np
 from av.video.reformatter import Interpolation, VideoReformatter
 
+from vidstyle import notices
 from vidstyle.errors import MediaError
 from vidstyle.io import colors
 from vidstyle.io.frames import Frame
 from vidstyle.io.lifecycle import Closing
 from vidstyle.io.probe import Scan, VideoInfo, _scan, open_input, reason
+from vidstyle.io.timeline import FramePlacer, extend, frame_step
 
 Container = av.container.InputContainer
 Stream = av.video.stream.VideoStream
+Unpacker = av.bitstream.BitStreamFilterContext
+#: decoded frame -> RGB at the reader's size, or (at the work size, at the reader's size)
+Converter = Callable[[av.VideoFrame], "np.ndarray | tuple[np.ndarray, np.ndarray]"]
 
 _ROTATE = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_CLOCKWISE}
 
@@ -129,11 +132,16 @@ class VideoReader(Closing):
         start_index: int = 0,
         end_index: int | None = None,
         threads: int = 0,
+        work_size: tuple[int, int] | None = None,
     ):
         self.path = Path(path)
         self._scan: Scan = _scan(self.path)
+        st = self.path.stat()
+        self._key = (str(self.path.resolve()), st.st_size, st.st_mtime_ns)
         self.info: VideoInfo = self._scan.info
         self.size = check_size(size) or (self.info.display_width, self.info.display_height)
+        #: also give each frame at this size as `rgb` (the full-size picture as `full`)
+        self.work_size = check_size(work_size) if work_size != self.size else None
         self.start_index, self.end_index = check_range(
             start_index, end_index, self.info.frame_count
         )
@@ -144,6 +152,7 @@ class VideoReader(Closing):
         self._lock = threading.Lock()
         #: frames decoded by the last iteration, including those skipped after a seek
         self.decoded_count = 0
+        self._distrust_reason: str | None = None  # why a seek was abandoned
 
     def __len__(self) -> int:
         return self.end_index - self.start_index
@@ -159,9 +168,7 @@ class VideoReader(Closing):
             return
         self.close()
         self.decoded_count = 0
-        container = open_input(self.path)
-        with self._lock:
-            self._container = container
+        container = self._open()
         frames = self._frames(container)
         try:
             while True:
@@ -172,6 +179,11 @@ class VideoReader(Closing):
                         frame = next(frames)
                     except StopIteration:
                         return
+                    except _Restart as restart:  # nothing was given out yet: from frame 0
+                        container.close()
+                        self._container = container = open_input(self.path)
+                        frames = self._from_start(container, restart.trust)
+                        continue
                     except av.FFmpegError as e:
                         raise MediaError(f"decoding failed ({reason(e)})", self.path) from None
                 yield frame
@@ -179,71 +191,173 @@ class VideoReader(Closing):
             frames.close()
             self.close()
 
-    def _frames(self, container: Container) -> Iterator[Frame]:
+    def _open(self) -> Container:
+        container = open_input(self.path)
+        with self._lock:
+            self._container = container
+        return container
+
+    def _stream(self, container: Container) -> tuple[Stream, Converter, Unpacker | None]:
         stream = container.streams[self._scan.stream_index]
         stream.thread_type = "AUTO"
         stream.codec_context.thread_count = self.threads
-        convert = RGBConverter(self.info, self.size)
+        return stream, self._converter(), _unpacker(stream)
+
+    def _converter(self) -> Converter:
+        full = RGBConverter(self.info, self.size)
+        if self.work_size is None:
+            return full
+        small = RGBConverter(self.info, self.work_size)  # swscale's area filter, from YUV
+        return lambda frame: (small(frame), full(frame))
+
+    def _frames(self, container: Container) -> Iterator[Frame]:
+        trust = self._scan.seekable and self._key not in _DISTRUSTED
+        if self.start_index > 0 and trust:
+            return self._seeking(container)
+        return self._from_start(container, trust)
+
+    def _from_start(self, container: Container, trust: bool) -> Iterator[Frame]:
+        """Decode from the first frame; frames are placed by their labels while those agree
+        with the timeline, else counted (`trust=False`: counted from the start)."""
+        stream, convert, unpack = self._stream(container)
+        placer: FramePlacer[av.VideoFrame] = FramePlacer(self._scan.pts, 0, trust=trust)
+        for frame in self._decode(container, stream, unpack):
+            for index, decoded in placer.push(frame.pts, frame):
+                if index >= self.end_index:
+                    self._check(placer, ended=False)
+                    return
+                if index >= self.start_index:
+                    yield self._frame(index, decoded, convert)
+        for index, decoded in placer.finish():
+            if self.start_index <= index < self.end_index:
+                yield self._frame(index, decoded, convert)
+        self._check(placer, ended=True)
+
+    def _seeking(self, container: Container) -> Iterator[Frame]:
+        """Seek to the keyframe before `start_index` (from the demuxed timestamps) and decode
+        forward. The first frames are held until their labels have agreed with the timeline
+        for a while: if they don't, _Restart (decode from the start) before anything is given
+        out, since the seek's landing place was read from a label."""
+        stream, convert, unpack = self._stream(container)
         ts = self._scan.pts
-        tb = self.info.time_base
-        if not self._scan.seekable:
-            yield from self._sequential(container, stream, convert)
-            return
         target = int(ts[self.start_index])
-        if self.start_index > 0:
-            # unseekable input: the seek fails and we decode from the start up to `target`
-            with contextlib.suppress(av.FFmpegError):
-                container.seek(target, stream=stream, backward=True)
-        index = None
-        for frame in self._decode(container, stream):
-            if frame.pts is None:
-                continue
-            if index is None:
+        try:
+            container.seek(target, stream=stream, backward=True)
+        except av.FFmpegError:  # unseekable input (a raw stream): decode from the start
+            raise _Restart(trust=True) from None
+        placer: FramePlacer[av.VideoFrame] | None = None
+        held: list[Frame] | None = []  # None once the labels have been checked
+        for frame in self._decode(container, stream, unpack):
+            if placer is None:
+                if frame.pts is None:
+                    self._distrust_reason = "frames without a timestamp"
+                    raise _Restart(trust=False)
                 if frame.pts < target:
                     continue
-                if frame.pts > target and self.start_index > 0:
-                    # The seek landed after the wanted frame (sparse index): decode from 0.
-                    yield from self._from_start(container, stream, convert, target)
+                j = int(np.searchsorted(ts, frame.pts))
+                if frame.pts > target or int(ts[min(j, len(ts) - 1)]) != frame.pts:
+                    raise _Restart(trust=True)  # landed after the wanted frame (sparse index)
+                placer = FramePlacer(ts, j)
+            for index, decoded in placer.push(frame.pts, frame):
+                if held is not None and not placer.trusted:
+                    self._distrust_reason = placer.reason
+                    raise _Restart(trust=False)
+                if index >= self.end_index:
+                    yield from held or ()
+                    self._check(placer, ended=False)
                     return
-                index = bisect.bisect_left(ts, frame.pts)
-            yield Frame(index, frame.pts, tb, convert(frame))
-            index += 1
-            if index >= self.end_index:
-                return
+                out = self._frame(index, decoded, convert)
+                if held is None:
+                    yield out
+                    continue
+                held.append(out)
+                if len(held) >= VERIFY:
+                    yield from held
+                    held = None
+        if placer is None:
+            raise _Restart(trust=True)
+        yield from held or ()
+        for index, decoded in placer.finish():
+            if index < self.end_index:
+                yield self._frame(index, decoded, convert)
+        self._check(placer, ended=True)
 
-    def _from_start(
-        self, container: Container, stream: Stream, convert: RGBConverter, target: int
-    ) -> Iterator[Frame]:
-        container.seek(0, backward=True)
-        stream.codec_context.flush_buffers()
-        tb = self.info.time_base
-        ts = self._scan.pts
-        for frame in self._decode(container, stream):
-            if frame.pts is None or frame.pts < target:
-                continue
-            index = bisect.bisect_left(ts, frame.pts)
-            if index >= self.end_index:
-                return
-            yield Frame(index, frame.pts, tb, convert(frame))
+    def _frame(self, index: int, frame: av.VideoFrame, convert: Converter) -> Frame:
+        """Frame `index`, timed from the timeline (its label only where that agrees)."""
+        pts = extend(self._scan.pts, index, frame_step(self.info.rate, self.info.time_base))
+        rgb = convert(frame)
+        if isinstance(rgb, tuple):
+            return Frame(index, pts, self.info.time_base, rgb[0], full=rgb[1])
+        return Frame(index, pts, self.info.time_base, rgb)
 
-    def _sequential(
-        self, container: Container, stream: Stream, convert: RGBConverter
-    ) -> Iterator[Frame]:
-        """Streams without timestamps (raw .h264, some AVI): count frames from the start and
-        use the timestamps probe() synthesised from the frame rate."""
-        tb = self.info.time_base
-        ts = self._scan.pts
-        for index, frame in enumerate(self._decode(container, stream)):
-            if index >= self.end_index:
-                return
-            if index >= self.start_index:
-                pts = frame.pts if frame.pts is not None else int(ts[index])
-                yield Frame(index, pts, tb, convert(frame))
+    def _check(self, placer: FramePlacer, ended: bool) -> None:
+        """Say what the decoder did that the container did not announce (once per file)."""
+        if not placer.trusted and self._scan.seekable:
+            _DISTRUSTED.add(self._key)
+            reason = placer.reason or self._distrust_reason or "timestamps that can't be trusted"
+            notices.warn(
+                f"the decoder gives {reason}; frames are timed in display order from the "
+                "container's index",
+                self.path,
+            )
+        if placer.dropped:
+            notices.warn(
+                f"{placer.dropped} frames could not be decoded; the frames before them are "
+                "shown longer (timing and audio stay in sync)",
+                self.path,
+            )
+        if ended and placer.next < self.end_index:
+            notices.warn(
+                f"decoding ended after {placer.next} of its {self.info.frame_count} frames "
+                "(truncated or damaged?); the output ends there",
+                self.path,
+            )
 
-    def _decode(self, container: Container, stream: Stream) -> Iterator[av.VideoFrame]:
+    def _decode(
+        self,
+        container: Container,
+        stream: Stream,
+        unpack: Unpacker | None,
+    ) -> Iterator[av.VideoFrame]:
         # Packets flagged "discard" (before an MP4 edit list's start) are dropped by the
         # decoder itself, matching the frame count probe() reports.
         for packet in container.demux(stream):
-            for frame in packet.decode():
+            if unpack is None:
+                frames = packet.decode()
+            else:
+                end = packet.size == 0 and packet.dts is None  # demux's closing empty packet
+                if packet.size == 0 and not end:
+                    continue
+                frames = []
+                for unpacked in unpack.filter(None if end else packet):
+                    frames += stream.decode(unpacked)
+                if end:
+                    frames += stream.decode(None)
+            for frame in frames:
                 self.decoded_count += 1
                 yield frame
+
+
+class _Restart(Exception):
+    """Seeking could not be trusted: decode from the start (counting frames unless `trust`)."""
+
+    def __init__(self, trust: bool):
+        super().__init__("restart from frame 0")
+        self.trust = trust
+
+
+#: Frames held after a seek until their labels have agreed with the timeline.
+VERIFY = 8
+#: Files (path, size, mtime) whose decoder was caught giving untrustworthy labels: never seek.
+_DISTRUSTED: set[tuple[str, int, int]] = set()
+
+
+def _unpacker(stream: Stream) -> Unpacker | None:
+    """FFmpeg's advice for DivX packed B-frames: unpack them before decoding (a no-op on MPEG-4
+    streams without them)."""
+    if stream.codec_context.name != "mpeg4":
+        return None
+    try:
+        return av.bitstream.BitStreamFilterContext("mpeg4_unpack_bframes", stream)
+    except (ValueError, av.FFmpegError, AttributeError, TypeError):
+        return None

@@ -15,7 +15,7 @@ from vidstyle.errors import MediaError
 from vidstyle.io.frames import Frame
 from vidstyle.io.images import read_rgb, write_image
 from vidstyle.io.lifecycle import Atomic, Closing
-from vidstyle.io.paths import check_writable
+from vidstyle.io.paths import check_writable, remove_stale_matching
 from vidstyle.io.patterns import is_image_sequence, list_sequence, parse_numbered
 from vidstyle.io.probe import VideoInfo
 from vidstyle.io.reader import check_range, check_size
@@ -74,6 +74,14 @@ def _bit_depth(path: Path) -> int:
     return {np.dtype(np.uint16): 16, np.dtype(np.float32): 32}.get(img.dtype, 8)
 
 
+def _resized(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    if (w, h) == size:
+        return rgb
+    shrink = size[0] * size[1] < w * h
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+
+
 class ImageSequenceReader(Closing):
     """Iterate frames [start_index, end_index) of an image sequence as upright RGB Frames."""
 
@@ -86,11 +94,13 @@ class ImageSequenceReader(Closing):
         start_index: int = 0,
         end_index: int | None = None,
         threads: int = 0,
+        work_size: tuple[int, int] | None = None,
     ):
         self.pattern = os.fspath(pattern)
         self.files = _listing(self.pattern)
         self.info = probe_sequence(self.pattern, rate=rate)
         self.size = check_size(size) or (self.info.width, self.info.height)
+        self.work_size = check_size(work_size) if work_size != self.size else None
         self.start_index, self.end_index = check_range(start_index, end_index, len(self.files))
 
     @property
@@ -107,14 +117,11 @@ class ImageSequenceReader(Closing):
     def __iter__(self) -> Iterator[Frame]:
         tb = self.info.time_base
         for i in range(self.start_index, self.end_index):
-            rgb = read_rgb(self.files[i][1])
-            h, w = rgb.shape[:2]
-            if (w, h) != self.size:
-                shrink = self.size[0] * self.size[1] < w * h
-                rgb = cv2.resize(
-                    rgb, self.size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC
-                )
-            yield Frame(i, i, tb, rgb)
+            rgb = _resized(read_rgb(self.files[i][1]), self.size)
+            if self.work_size is None:
+                yield Frame(i, i, tb, rgb)
+            else:
+                yield Frame(i, i, tb, _resized(rgb, self.work_size), full=rgb)
 
 
 class ImageSequenceWriter(Atomic):
@@ -154,6 +161,8 @@ class ImageSequenceWriter(Atomic):
             )
         self._numbered = numbered
         check_writable(numbered.name(first_number))
+        # frames' temporaries left by a run that was killed (.shot.0007.png.vidstyle-tmp-...)
+        remove_stale_matching(numbered.directory, f".{numbered.prefix}")
         if bit_depth not in (8, 16):
             raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
         self.width, self.height = int(width), int(height)

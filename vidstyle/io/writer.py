@@ -9,6 +9,7 @@ back to the stored orientation and the display matrix is set), and every audio s
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import weakref
 from fractions import Fraction
@@ -23,9 +24,9 @@ from vidstyle.config import EncodeSettings
 from vidstyle.errors import MediaError
 from vidstyle.io import colors
 from vidstyle.io.audio import AudioRemuxer
-from vidstyle.io.encoders import CodecPlan, plan_codec, require_encoder
+from vidstyle.io.encoders import CodecPlan, plan_codec, require_encoder, with_chroma
 from vidstyle.io.lifecycle import Atomic
-from vidstyle.io.paths import check_writable, remove_quietly, temp_sibling
+from vidstyle.io.paths import check_writable, remove_quietly, remove_stale, temp_sibling
 from vidstyle.io.probe import SOURCE_SIZE_KEY, VideoInfo, reason
 
 _MOV_FAMILY = ("mp4", "mov", "m4v", "3gp", "3g2", "ipod", "ismv", "f4v")
@@ -119,12 +120,22 @@ class VideoWriter(Atomic):
             container_format=fmt,
             source_bit_depth=template.bit_depth if template else 8,
             options=options,
+            source_pix_fmt=template.pix_fmt if template else None,
         )
         sx, sy = self.plan.subsampling
+        if pix_fmt is None and (coded[0] % sx or coded[1] % sy):
+            # An odd size can't be 4:2:0 or 4:2:2: encode 4:4:4 (same bit depth) so the file
+            # has exactly the source's size; pad only if the encoder has no 4:4:4.
+            supported = [f.name for f in (av.codec.Codec(codec, "w").video_formats or ())]
+            full = with_chroma(self.plan.pix_fmt, "444", supported)
+            if full is not None:
+                self.plan = dataclasses.replace(self.plan, pix_fmt=full)
+                sx, sy = self.plan.subsampling
         self.enc_size = (-(-coded[0] // sx) * sx, -(-coded[1] // sy) * sy)
         self.padded = self.enc_size != coded
         self.color = self._output_color()
 
+        remove_stale(self.path)  # left by a run that was killed (SIGKILL, power cut)
         self._tmp = temp_sibling(self.path)
         self._closed = False
         self._frames = 0

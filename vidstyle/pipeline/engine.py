@@ -31,8 +31,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from vidstyle import notices
 from vidstyle.config import RECURRENT_MODES, RenderSettings, Settings
-from vidstyle.errors import MediaError
+from vidstyle.errors import MediaError, attach_file
 from vidstyle.flow import ChainLink, link_to_previous, make_flow, shrink
 from vidstyle.io import (
     Frame,
@@ -48,6 +49,7 @@ from vidstyle.pipeline.carry import carry_loop
 from vidstyle.pipeline.lanes import Segment, lanes_loop, plan_segments
 from vidstyle.pipeline.stages import BackgroundSink, Prefetch, StageClock, batched, ordered_map
 from vidstyle.pipeline.stylizer import Stylizer
+from vidstyle.pipeline.upscale import to_output
 
 #: Warm chains side by side on a GPU when --lanes is not given (one chain leaves it mostly idle).
 DEFAULT_GPU_LANES = 4
@@ -60,7 +62,9 @@ class RenderStats:
     seconds: float = 0.0
     scene_cuts: list[int] = field(default_factory=list)
     stage_seconds: dict[str, float] = field(default_factory=dict)
-    size: tuple[int, int] = (0, 0)
+    size: tuple[int, int] = (0, 0)  # of the output
+    work_size: tuple[int, int] = (0, 0)  # the network painted at this size
+    warnings: list[str] = field(default_factory=list)  # what was off with the source, per line
 
     @property
     def fps(self) -> float:
@@ -85,6 +89,9 @@ class RenderStats:
             },
             "width": self.size[0],
             "height": self.size[1],
+            "work_width": self.work_size[0],
+            "work_height": self.work_size[1],
+            "warnings": self.warnings,
         }
 
 
@@ -180,8 +187,9 @@ def can_paint_ahead(cuda: bool, batch: int, size: tuple[int, int]) -> bool:
 
 
 def work_size(width: int, height: int, max_side: int) -> tuple[int, int]:
-    """The size frames are stylized and written at: the source's exactly (odd sizes too), or
-    scaled down to --max-side on the long side (even sizes, as encoders like them)."""
+    """The size frames are stylized at (render.max_side) or written at (render.output_max_side):
+    the source's exactly (odd sizes too), or scaled down so the long side is `max_side` (even
+    sizes, as encoders like them)."""
     if not max_side or max(width, height) <= max_side:
         return width, height
     return fit_size(width, height, max_side)
@@ -205,14 +213,47 @@ def render(
     `keep_timestamps` writes source timestamps unchanged (farm chunks, assembled later);
     otherwise the first written frame starts at time 0 and audio is trimmed to match.
     `rate` is the frame rate of an image-sequence source (videos carry their own).
+    Any exception leaving it carries the source's name (errors.file_of) for the one-line report.
     """
+    try:
+        with notices.capture() as said:
+            stats = _render(
+                source, output, stylizer, settings, frames=frames,
+                keep_timestamps=keep_timestamps, audio=audio, progress=progress,
+                flow_workers=flow_workers, rate=rate,
+            )  # fmt: skip
+    except Exception as exc:
+        attach_file(exc, source)
+        raise
+    stats.warnings = list(said)
+    return stats
+
+
+def _render(
+    source: str | Path,
+    output: str | Path,
+    stylizer: Stylizer,
+    settings: Settings,
+    *,
+    frames: RenderRange | None,
+    keep_timestamps: bool,
+    audio: bool | None,
+    progress: bool,
+    flow_workers: int | None,
+    rate: Fraction | None,
+) -> RenderStats:
     frames = frames or RenderRange()
     render_cfg, encode = settings.render, settings.encode
     clock = StageClock()
     stats = RenderStats()
     info = probe(source, rate=rate)
+    out_size = work_size(info.display_width, info.display_height, render_cfg.output_max_side)
     size = work_size(info.display_width, info.display_height, render_cfg.max_side)
-    stats.size = size
+    if size[0] * size[1] > out_size[0] * out_size[1]:
+        size = out_size  # never paint larger than the output
+    stats.size, stats.work_size = out_size, size
+    # what a frame in flight holds: the working picture, and the full-size one when they differ
+    frame_bytes = 3 * size[0] * size[1] + (3 * out_size[0] * out_size[1] if out_size != size else 0)
     end = info.frame_count if frames.end is None else min(frames.end, info.frame_count)
     if frames.start >= end:
         raise MediaError(
@@ -223,7 +264,7 @@ def render(
     lanes = lane_count(render_cfg, stylizer.runtime.is_cuda, end - first)
     flow_workers = flow_workers or default_flow_workers(stylizer.runtime.is_cuda, lanes)
 
-    writer_kw = writer_options(size, info, encode)
+    writer_kw = writer_options(out_size, info, encode)
     if is_image_sequence(str(output)):  # numbered like the source frames they come from
         writer_kw["first_number"] = frames.start + 1
     keep_audio = encode.audio if audio is None else audio
@@ -249,15 +290,23 @@ def render(
     def encode_one(item: tuple[np.ndarray, Frame]) -> None:
         t0 = time.perf_counter()
         rgb, frame = item
+        if frame.full is not None:
+            rgb = to_output(rgb, frame, render_cfg.strength)
+            t1 = time.perf_counter()
+            clock.add("upscale", t1 - t0)
+            t0 = t1
         writer.write(rgb, frame.pts)
         clock.add("encode", time.perf_counter() - t0)
         bar.update(1)
 
     # Queues hold at most ~256 MB of frames each (8 frames at 1080p, 2 at 4K).
-    depth = max(2, min(8, (256 << 20) // (size[0] * size[1] * 3)))
+    depth = max(2, min(8, (256 << 20) // frame_bytes))
 
     def decode(start: int, stop: int) -> Prefetch[Frame]:
-        reader = open_reader(str(source), rate=rate, size=size, start_index=start, end_index=stop)
+        reader = open_reader(
+            str(source), rate=rate, size=out_size, work_size=size, start_index=start,
+            end_index=stop,
+        )  # fmt: skip
         return Prefetch(clock.timed("decode", reader), depth=depth, name="decode", owns=reader)
 
     def pairs_for(segment: Segment, ahead: int = 0) -> Iterator[tuple[Frame, ChainLink | None]]:
@@ -294,7 +343,6 @@ def render(
             finally:
                 pairs.close()
         elif render_cfg.temporal == "warm":  # one lane: a single segment, one chain
-            frame_bytes = 3 * size[0] * size[1]
             segments = plan_segments(first, end, lanes, render_cfg.lane_overlap, frame_bytes)
             stats.processed = lanes_loop(pairs_for, segments, lanes, stylizer, clock, emit, on_cut)
         else:
