@@ -58,7 +58,7 @@ def test_adaptation_learns_the_style_and_the_temporal_loss_makes_it_steady(tmp_p
     clip = make_clip(tmp_path / "pan.mp4", size=(96, 64), frames=10, audio=False)
     settings = load_settings("draft")
     a = settings.adapt
-    a.steps, a.batch_size, a.crop, a.burn_in, a.learning_rate = 60, 2, 48, 2, 5e-3
+    a.random_steps, a.batch_size, a.crop, a.burn_in, a.learning_rate = 60, 2, 48, 2, 5e-3
     a.content_weight = 1.0  # the mechanism, not the draft preset's tuning
     runs = video_runs(
         clip, max_side=96, runs=3, length=a.burn_in + a.sequence_length, flow_max_side=96
@@ -103,12 +103,13 @@ def test_adapt_writes_a_model_once_and_reuses_it(tmp_path, monkeypatch, style_im
     clip = make_clip(tmp_path / "c.mp4", size=(64, 48), frames=6, audio=False)
     settings = load_settings("draft", overrides={"render": {"max_side": 64}})
     settings.network.channels, settings.network.residual_blocks = (4, 8, 8), 1
-    settings.adapt.steps, settings.adapt.crop, settings.adapt.sample_runs = 2, 32, 2
+    settings.adapt.start = "random"  # a tiny network: the shipped meta start does not fit it
+    settings.adapt.random_steps, settings.adapt.crop, settings.adapt.sample_runs = 2, 32, 2
     first = adapt(style_image, [clip], settings, CPU, progress=False)
     assert first.trained and first.path is not None and first.path.is_file()
     second = adapt(style_image, [clip], settings, CPU, progress=False)
     assert not second.trained and second.path == first.path
-    settings.adapt.steps = 3  # another setting: another model
+    settings.adapt.random_steps = 3  # another setting: another model
     assert adapt(style_image, [clip], settings, CPU, progress=False).trained
 
 

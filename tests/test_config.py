@@ -12,7 +12,10 @@ def test_presets_ship_and_differ():
     assert {"draft", "balanced", "best"} <= set(available_presets())
     draft, best = load_settings("draft"), load_settings("best")
     assert draft.network.channels < best.network.channels
-    assert draft.adapt.steps < best.adapt.steps
+    assert draft.adapt.random_steps < best.adapt.random_steps
+    # the slim presets start from the shipped meta-learned start; the full-width one can't
+    assert load_settings("balanced").adapt.start == draft.adapt.start == "meta"
+    assert best.adapt.start == "random"
 
 
 def test_order_is_preset_then_file_then_options(tmp_path):

@@ -37,7 +37,7 @@ from vidstyle.models.stylenet import StyleNet, StyleNetConfig
 
 TINY = {
     "network": {"channels": [4, 8, 8], "residual_blocks": 1, "outer_kernel": 3},
-    "adapt": {"steps": 3, "batch_size": 1, "crop": 32, "sample_runs": 2},
+    "adapt": {"start": "random", "random_steps": 3, "batch_size": 1, "crop": 32, "sample_runs": 2},
     "render": {"max_side": 96},
     "encode": {"preset": "ultrafast"},
 }

@@ -30,6 +30,21 @@ def training_mode(temporal: str) -> str:
 
 
 DEFAULT_PRESET = "balanced"
+ADAPT_STARTS: tuple[str, ...] = ("meta", "random")
+
+
+def uses_meta_start(settings: Settings) -> bool:
+    """The meta start paints single frames; the warm network's extra inputs and gate are not
+    part of it, so `--temporal warm` always trains from scratch."""
+    return settings.adapt.start == "meta" and training_mode(settings.render.temporal) != "warm"
+
+
+def adaptation_steps(settings: Settings, on_cpu: bool) -> int:
+    """How many steps this device trains for, given where training starts."""
+    a = settings.adapt
+    if not uses_meta_start(settings):
+        return a.random_steps
+    return a.cpu_steps if on_cpu and a.cpu_steps >= 0 else a.steps
 
 
 @dataclass
@@ -43,7 +58,14 @@ class NetworkSettings:
 
 @dataclass
 class AdaptSettings:
-    steps: int = 600
+    # Where training starts: "meta" = the shipped meta-learned start (body shared across styles,
+    # the style's normalisation parameters predicted from the image), "random" = from scratch.
+    start: str = "meta"
+    steps: int = 200  # steps from the meta start (on CUDA, or any device without cpu_steps)
+    cpu_steps: int = -1  # ... on a CPU (-1 = same as steps); 0 = the predicted network as is
+    random_steps: int = 600  # steps from a random start (start = "random", or --temporal warm)
+    meta_affine_lr: float = 1e-2  # from the meta start: the style's (gamma, beta) learn fast
+    meta_body_lr: float = 1e-4  # ... the shared body only nudges
     batch_size: int = 4
     crop: int = 256  # training crop side, in work-resolution pixels
     learning_rate: float = 2e-3
@@ -60,7 +82,9 @@ class AdaptSettings:
 
 @dataclass
 class RenderSettings:
-    max_side: int = 1280  # long side the network works at, and the output size (0 = source size)
+    max_side: int = 1280  # long side the network works at (0 = source size)
+    # long side of the output (0 = the source's size): the stylized frames are scaled to it
+    output_max_side: int = 0
     temporal: str = "carry"
     flow: str = "dis"
     flow_max_side: int = 640  # optical flow is computed at most this size and scaled up
@@ -108,10 +132,16 @@ class Settings:
             )
         if not 0.0 <= r.strength <= 1.0:
             raise ConfigError(f"--strength must be between 0 and 1, not {r.strength}")
+        if r.output_max_side < 0 or (0 < r.output_max_side < 16):
+            raise ConfigError(
+                f"--max-side must be 0 (source size) or at least 16, not {r.output_max_side}"
+            )
         if r.max_side < 0 or (0 < r.max_side < 16):
             raise ConfigError(
-                f"--max-side must be 0 (source size) or at least 16, not {r.max_side}"
+                f"--work-side must be 0 (source size) or at least 16, not {r.max_side}"
             )
+        if r.output_max_side and not 0 < r.max_side <= r.output_max_side:
+            r.max_side = r.output_max_side  # never paint larger than the output
         if not (0.0 <= r.carry < 1.0 and 0.0 <= r.carry_detail < 1.0):
             raise ConfigError(
                 f"render.carry and carry_detail must be in [0, 1), not {r.carry}, {r.carry_detail}"
@@ -128,10 +158,16 @@ class Settings:
                 f"--tile ({r.tile}) must be larger than twice the tile overlap ({r.tile_overlap})"
             )
         a = self.adapt
-        if a.steps < 1 or a.batch_size < 1 or a.crop < 32 or a.sequence_length < 1:
+        if a.start not in ADAPT_STARTS:
             raise ConfigError(
-                "adapt: steps and batch_size must be >= 1, crop >= 32, sequence_length >= 1"
+                f"adapt.start must be one of {', '.join(ADAPT_STARTS)}, not {a.start!r}"
             )
+        if a.steps < 0 or a.cpu_steps < -1 or a.random_steps < 1:
+            raise ConfigError(
+                "adapt: steps must be >= 0 (0: the predicted network as is), random_steps >= 1"
+            )
+        if a.batch_size < 1 or a.crop < 32 or a.sequence_length < 1:
+            raise ConfigError("adapt: batch_size must be >= 1, crop >= 32, sequence_length >= 1")
         if not 0 <= self.encode.crf <= 63:
             raise ConfigError(f"--crf must be between 0 and 63, not {self.encode.crf}")
         return self

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,12 +15,15 @@ from tqdm import tqdm
 from vidstyle.adapt.cache import cached_model_path, content_fingerprint, file_sha256, model_key
 from vidstyle.adapt.data import RunSampler, content_runs
 from vidstyle.adapt.trainer import TrainingLog, train_stylenet
-from vidstyle.config import Settings, training_mode
-from vidstyle.errors import StyleImageError
+from vidstyle.config import Settings, adaptation_steps, training_mode, uses_meta_start
+from vidstyle.errors import ConfigError, StyleImageError
 from vidstyle.io import fit_size, load_image, probe
 from vidstyle.models.device import Runtime
+from vidstyle.models.meta_start import MetaStart, load_shipped, read_card, shipped_path
+from vidstyle.models.predictor import STAT_LAYERS, style_statistics
 from vidstyle.models.store import ModelCard, load_model, save_model
-from vidstyle.models.stylenet import StyleNet, StyleNetConfig
+from vidstyle.models.stylenet import StyleNet, StyleNetConfig, set_style_parameters
+from vidstyle.models.vgg import VGG19Features
 
 
 @dataclass
@@ -52,17 +56,60 @@ def work_side(sources: list[Path], max_side: int) -> int:
     return max_side or 1024
 
 
-def training_fingerprint(settings: Settings, side: int) -> dict:
+def runs_on_cpu(settings: Settings) -> bool:
+    """Whether adaptation will run on a CPU (it decides the step count)."""
+    device = settings.render.device
+    return not torch.cuda.is_available() if device == "auto" else device.startswith("cpu")
+
+
+def training_fingerprint(settings: Settings, side: int, on_cpu: bool | None = None) -> dict:
     """Exactly the settings that change the trained weights (and nothing that doesn't)."""
-    return {
+    on_cpu = runs_on_cpu(settings) if on_cpu is None else on_cpu
+    meta = uses_meta_start(settings)
+    adapt = dataclasses.asdict(settings.adapt)
+    for name in ("steps", "cpu_steps", "random_steps", "meta_affine_lr", "meta_body_lr"):
+        adapt.pop(name)
+    adapt["steps"] = adaptation_steps(settings, on_cpu)
+    if meta:
+        adapt["start"] = read_card(shipped_path()).get("weights_sha256", "")
+        adapt["meta_lr"] = [settings.adapt.meta_affine_lr, settings.adapt.meta_body_lr]
+    else:
+        adapt["start"] = "random"
+    temporal = training_mode(settings.render.temporal)
+    fingerprint = {
         "network": dataclasses.asdict(settings.network),
-        "adapt": dataclasses.asdict(settings.adapt),
+        "adapt": adapt,
         "work_side": side,
-        "temporal": training_mode(settings.render.temporal),
-        "flow_max_side": settings.render.flow_max_side,
-        "flow": settings.render.flow,
+        "temporal": temporal,
         "model_format": 1,
     }
+    if temporal != "off":  # per-frame training never computes optical flow
+        fingerprint["flow"] = [settings.render.flow, settings.render.flow_max_side]
+    return fingerprint
+
+
+def initial_network(
+    settings: Settings, style: torch.Tensor, start: MetaStart | None = None
+) -> tuple[StyleNet, dict]:
+    """Where training starts: the meta start with this style's predicted (gamma, beta), or a
+    random network. Returns the network and what the model card records about the start."""
+    config = network_config(settings)
+    torch.manual_seed(settings.adapt.seed)
+    if not uses_meta_start(settings):
+        return StyleNet(config), {"start": "random"}
+    start = start or load_shipped()
+    if start.config != config:
+        raise ConfigError(
+            f"the meta-learned start is for network channels {list(start.config.channels)}, "
+            f"{start.config.residual_blocks} residual blocks, kernel {start.config.outer_kernel}; "
+            'this preset\'s network differs: set [adapt] start = "random"'
+        )
+    vgg = VGG19Features(STAT_LAYERS)
+    with torch.no_grad():
+        vector = start.style_vector(style_statistics(vgg(style)))
+    net = copy.deepcopy(start.body)
+    set_style_parameters(net, vector)
+    return net, {"start": "meta", "meta_start_sha256": start.sha256}
 
 
 def style_tensor(style_path: Path, long_side: int) -> torch.Tensor:
@@ -97,7 +144,9 @@ def adapt(
         raise StyleImageError("style image not found", style_path)
     load_image(style_path)  # fail fast, before decoding any footage, if it is unreadable
     side = work_side(content, settings.render.max_side)
-    fingerprint = training_fingerprint(settings, side)
+    on_cpu = runtime.device.type == "cpu"
+    fingerprint = training_fingerprint(settings, side, on_cpu)
+    steps = adaptation_steps(settings, on_cpu)
     style_sha = file_sha256(style_path)
     key = model_key(style_sha, fingerprint, [content_fingerprint(p) for p in content])
     cached = cached_model_path(key, cache_directory)
@@ -120,10 +169,9 @@ def adapt(
     )
     sampler = RunSampler(runs, a.crop, seed=a.seed)
     style = style_tensor(style_path, max(16, round(side * a.style_scale)))
-    torch.manual_seed(a.seed)
-    net = StyleNet(network_config(settings))
+    net, start = initial_network(settings, style)
     bar = tqdm(
-        total=a.steps,
+        total=steps,
         desc="adapting",
         unit="step",
         disable=not progress,
@@ -137,7 +185,17 @@ def adapt(
             bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
 
     try:
-        log = train_stylenet(net, sampler, style, a, runtime, temporal, on_step)
+        log = train_stylenet(
+            net,
+            sampler,
+            style,
+            a,
+            runtime,
+            temporal,
+            on_step,
+            steps=steps,
+            from_meta=start["start"] == "meta",
+        )
     finally:
         bar.close()
     card = ModelCard(
@@ -146,6 +204,7 @@ def adapt(
         style={"name": style_path.name, "sha256": style_sha},
         training={
             **fingerprint,
+            **start,
             "device": runtime.describe(),
             "losses": log.summary(),
             "content_sources": [p.name for p in content],

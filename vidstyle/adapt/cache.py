@@ -13,6 +13,10 @@ import json
 import os
 from pathlib import Path
 
+from vidstyle.models.store import file_sha256
+
+__all__ = ["file_sha256"]  # re-exported: callers hash styles and models through the cache
+
 _CHUNK = 1 << 20
 
 
@@ -22,14 +26,6 @@ def cache_dir() -> Path:
         return Path(os.environ["VIDSTYLE_CACHE"])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "vidstyle"
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        while block := fh.read(_CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def content_fingerprint(path: Path) -> str:

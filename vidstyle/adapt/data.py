@@ -99,11 +99,7 @@ def video_runs(
     starts = np.linspace(0, info.frame_count - length, count).round().astype(int)
     estimator = make_flow(flow, max_side=None)  # frames are shrunk to flow_max_side first
     result = []
-    for start in sorted(set(starts.tolist())):
-        with open_reader(
-            str(path), size=size, start_index=start, end_index=start + length
-        ) as reader:
-            frames = [frame.rgb for frame in reader]
+    for frames in _decode_runs(path, size, sorted(set(starts.tolist())), length):
         if frames:
             result.append(_run_from_frames(frames, estimator, flow_max_side))
     if not result:
@@ -111,7 +107,34 @@ def video_runs(
     return result
 
 
-def _image_runs(paths: list[Path], max_side: int) -> list[Run]:
+#: Runs closer together than this (frames, on average) are read in one pass rather than by
+#: seeking to each: a seek decodes from the keyframe before it anyway.
+DENSE_GAP = 60
+
+
+def _decode_runs(path: Path, size: tuple[int, int], starts: list[int], length: int):
+    """Yield the frames of each run (same order as `starts`), in one decoding pass when the
+    runs are dense (a short clip: every seek would re-decode most of it), else seeking."""
+    last = starts[-1] + length
+    if (last - starts[0]) <= DENSE_GAP * len(starts):
+        wanted = {index for start in starts for index in range(start, start + length)}
+        decoded: dict[int, np.ndarray] = {}
+        with open_reader(str(path), size=size, start_index=starts[0], end_index=last) as reader:
+            for index, frame in enumerate(reader, start=starts[0]):
+                if index in wanted:
+                    decoded[index] = frame.rgb
+        for start in starts:
+            yield [decoded[i] for i in range(start, start + length) if i in decoded]
+        return
+    for start in starts:
+        with open_reader(
+            str(path), size=size, start_index=start, end_index=start + length
+        ) as reader:
+            yield [frame.rgb for frame in reader]
+
+
+def image_runs(paths: list[Path], max_side: int) -> list[Run]:
+    """Still images as runs of length one (style, not time), resized to the work size."""
     out = []
     for path in paths:
         img = load_image(path)
@@ -143,7 +166,7 @@ def content_runs(
                 and p.is_file()
                 and not p.name.startswith(".")
             )
-            result += _image_runs(images[: max(runs, 1)], max_side)
+            result += image_runs(images[: max(runs, 1)], max_side)
             for video in videos:
                 try:
                     result += video_runs(
@@ -157,7 +180,7 @@ def content_runs(
                 except MediaError:
                     continue  # a folder may hold other files; the ones we can read are enough
         elif source.suffix.lower() in IMAGE_SUFFIXES and not is_image_sequence(str(source)):
-            result += _image_runs([source], max_side)
+            result += image_runs([source], max_side)
         else:  # a video file or an image sequence
             result += video_runs(
                 source,

@@ -26,7 +26,7 @@ from vidstyle.config import AdaptSettings
 from vidstyle.flow import warp_torch
 from vidstyle.models.device import Runtime
 from vidstyle.models.losses import content_loss, gram, temporal_loss, total_variation
-from vidstyle.models.stylenet import CHAIN_WARP, StyleNet
+from vidstyle.models.stylenet import CHAIN_WARP, StyleNet, style_norms
 from vidstyle.models.vgg import CONTENT_LAYER, STYLE_LAYERS, VGG19Features
 
 # relu5_1 adds ~25% to every VGG pass and little to the look; the metric still includes it.
@@ -59,9 +59,10 @@ class TrainingLog:
 class StyleTargets:
     """Gram matrices of the style image, and the normaliser that makes style weights portable."""
 
-    def __init__(self, vgg: VGG19Features, style: torch.Tensor):
-        with torch.no_grad():
-            feats = vgg(style)
+    def __init__(self, vgg: VGG19Features | None, style: torch.Tensor | None, feats=None):
+        if feats is None:
+            with torch.no_grad():
+                feats = vgg(style)
         self.grams = {k: gram(feats[k]) for k in TRAIN_STYLE_LAYERS}
         # Style losses of different images differ by orders of magnitude; dividing by the style's
         # own Gram energy makes style_weight=1 mean roughly the same stylization for any image.
@@ -134,6 +135,29 @@ def recalibrate_batchnorm(
     net.eval()
 
 
+def _optimiser(net: StyleNet, settings: AdaptSettings, steps: int, from_meta: bool):
+    if from_meta:
+        style = {id(p) for path in (0, 1) for n in style_norms(net, path) for p in n.parameters()}
+        optimiser = torch.optim.Adam(
+            [
+                {
+                    "params": [p for p in net.parameters() if id(p) in style],
+                    "lr": settings.meta_affine_lr,
+                },
+                {
+                    "params": [p for p in net.parameters() if id(p) not in style],
+                    "lr": settings.meta_body_lr,
+                },
+            ]
+        )
+        return optimiser, None
+    optimiser = torch.optim.Adam(net.parameters(), lr=settings.learning_rate)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimiser, max_lr=settings.learning_rate, total_steps=max(1, steps), pct_start=0.1
+    )
+    return optimiser, schedule
+
+
 def train_stylenet(
     net: StyleNet,
     sampler: RunSampler,
@@ -142,24 +166,30 @@ def train_stylenet(
     runtime: Runtime,
     temporal: str = "warm",
     on_step: Callable[[int, dict[str, float]], None] | None = None,
+    *,
+    steps: int | None = None,
+    from_meta: bool = False,
 ) -> TrainingLog:
-    """Optimise `net` in place for `settings.steps` steps; returns the loss history."""
+    """Optimise `net` in place for `steps` steps; returns the loss history.
+
+    From a random start: one learning rate on a one-cycle schedule over `steps`. From the
+    meta-learned start (`from_meta`): the style's normalisation parameters at a high constant
+    rate and the shared body at a low one, so the first steps move the style, not the painter.
+    """
+    steps = settings.random_steps if steps is None else steps
     torch.manual_seed(settings.seed)
     device = runtime.device
     vgg = VGG19Features((*TRAIN_STYLE_LAYERS, CONTENT_LAYER)).to(device)
     vgg = vgg.to(memory_format=torch.channels_last)
     targets = StyleTargets(vgg, style.to(device))
     net.to(device).to(memory_format=torch.channels_last).train()
-    optimiser = torch.optim.Adam(net.parameters(), lr=settings.learning_rate)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimiser, max_lr=settings.learning_rate, total_steps=settings.steps, pct_start=0.1
-    )
+    optimiser, schedule = _optimiser(net, settings, steps, from_meta)
     length = 1 if temporal == "off" else max(2, settings.sequence_length)
     burn_in = settings.burn_in if temporal == "warm" else 0
     coin = torch.Generator().manual_seed(settings.seed)
     log = TrainingLog()
     start = time.perf_counter()
-    for step in range(settings.steps):
+    for step in range(steps):
         # Half the chains start cold (the first frame of a shot must look right too); the other
         # half first run `burn_in` frames without gradients, so the trained frames start from
         # what the network itself carried over several frames, as deep in a long shot.
@@ -196,7 +226,8 @@ def train_stylenet(
         optimiser.zero_grad(set_to_none=True)
         total.backward()
         optimiser.step()
-        schedule.step()
+        if schedule is not None:
+            schedule.step()
         log.content.append(parts["content"] / trained)
         log.style.append(parts["style"] / trained)
         log.tv.append(parts["tv"] / trained)

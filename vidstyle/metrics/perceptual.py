@@ -11,6 +11,9 @@ enlarging). Images are RGB in [0, 1] through the frozen VGG19 of vidstyle.models
   than the footage was).
 - "content_distance" = mean over frames of MSE(relu4_2(output), relu4_2(input)) /
   mean(relu4_2(input)²) (the per-frame normalised content loss; 0 = same features).
+- "colour_distance" = sliced Wasserstein distance between the scored output frames' CIE Lab
+  pixels and the style image's (vidstyle.metrics.colour); "input_colour_distance" the same for
+  the input frames (how far the footage's own palette was).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import cv2
 import numpy as np
 import torch
 
+from vidstyle.metrics.colour import ColourDistance
 from vidstyle.models.losses import gram
 from vidstyle.models.vgg import CONTENT_LAYER, STYLE_LAYERS, VGG19Features
 
@@ -72,6 +76,8 @@ class PerceptualDistance:
         style = _resize(style_image, _long_side(style_image, size))
         feats = self._features(self._tensor([style]))
         self.style_grams = {layer: gram(feats[layer]) for layer in STYLE_LAYERS}
+        self.colour = ColourDistance(style)
+        self.input_colour = ColourDistance(style)
         self._seen = 0
         self._frames = 0
         self._pending: list[tuple[np.ndarray, np.ndarray]] = []
@@ -92,6 +98,8 @@ class PerceptualDistance:
             return
         size = _long_side(input_frame, self.size)
         pair = (_resize(input_frame, size), _resize(output_frame, size))
+        self.input_colour.update(pair[0])
+        self.colour.update(pair[1])
         if self._pending and self._pending[0][0].shape != pair[0].shape:
             self._flush()
         self._pending.append(pair)
@@ -135,6 +143,8 @@ class PerceptualDistance:
             "input_style_distance": input_style,
             "style_ratio": ratio,
             "content_distance": content,
+            "colour_distance": self.colour.result(),
+            "input_colour_distance": self.input_colour.result(),
             "frames": n,
             "every": self.every,
             "size": self.size,

@@ -100,7 +100,12 @@ def evaluate(
 
 def format_report(report: dict) -> str:
     """The short table `vidstyle eval` prints."""
-    rows = [("input (floor)", report["input_warping_error"], 1.0, None, None)]
+    first = next(iter(report["outputs"].values()), {})
+    rows = [
+        ("input (floor)", report["input_warping_error"], 1.0, None, None, None),
+    ]
+    if "input_colour_distance" in first:
+        rows[0] = (*rows[0][:5], first["input_colour_distance"])
     for name, entry in report["outputs"].items():
         rows.append(
             (
@@ -109,22 +114,26 @@ def format_report(report: dict) -> str:
                 entry["warping_error_vs_input"],
                 entry.get("style_ratio"),
                 entry.get("content_distance"),
+                entry.get("colour_distance"),
             )
         )
     width = max(len(r[0]) for r in rows)
     lines = [
         f"{'video':<{width}}  {'E_warp':>10}  {'x input':>7}  {'style ratio':>11}  {'content':>7}"
+        f"  {'colour':>6}"
     ]
-    for name, e, ratio, style, content in rows:
+    for name, e, ratio, style, content, colour in rows:
         s = f"{style:11.3f}" if style is not None else f"{'-':>11}"
         c = f"{content:7.3f}" if content is not None else f"{'-':>7}"
-        lines.append(f"{name:<{width}}  {e:10.6f}  {ratio:7.2f}  {s}  {c}")
+        k = f"{colour:6.1f}" if colour is not None else f"{'-':>6}"
+        lines.append(f"{name:<{width}}  {e:10.6f}  {ratio:7.2f}  {s}  {c}  {k}")
     cuts = report["cuts"]
     if cuts:
         how = "left out" if report["cut_pairs_skipped"] else "included"
         lines.append(f"scene cuts at frames {cuts} ({how} in E_warp)")
     lines.append(
         "style ratio = style distance of the output / of the input frames (lower = more "
-        "stylized); content = relu4_2 distance (0 = unchanged)"
+        "stylized); content = relu4_2 distance (0 = unchanged); colour = sliced Wasserstein "
+        "distance to the style image's Lab colours (0 = same palette)"
     )
     return "\n".join(lines)

@@ -7,6 +7,7 @@ self-describing and `vidstyle info model.safetensors` can show it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -57,7 +58,17 @@ def sidecar_path(weights: Path) -> Path:
     return weights.with_suffix(".json")
 
 
-def _atomic_write(path: Path, write) -> None:
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB blocks (identity of style images and weights)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def atomic_write(path: Path, write) -> None:
+    """Write via a temporary name in the same folder, then rename: readers never see half."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -73,9 +84,9 @@ def save_model(net: StyleNet, card: ModelCard, path: str | Path) -> Path:
     """Write `path` (.safetensors) and its .json sidecar, each atomically; JSON last."""
     path = Path(path)
     state = {k: v.detach().to("cpu").contiguous() for k, v in net.state_dict().items()}
-    _atomic_write(path, lambda tmp: save_file(state, str(tmp), metadata={"format": FORMAT}))
+    atomic_write(path, lambda tmp: save_file(state, str(tmp), metadata={"format": FORMAT}))
     text = json.dumps(card.to_dict(), indent=2, sort_keys=True)
-    _atomic_write(sidecar_path(path), lambda tmp: tmp.write_text(text))
+    atomic_write(sidecar_path(path), lambda tmp: tmp.write_text(text))
     return path
 
 

@@ -225,3 +225,48 @@ class StyleNet(nn.Module):
         self.layers[0].fused[0] = rgb
         self._cold_takes_rgb = True
         return self
+
+
+def style_norms(net: StyleNet, path: int = 0) -> list[nn.BatchNorm2d]:
+    """The batch norms of one path (0 cold, 1 warm), in layer order.
+
+    Their affine parameters (gamma, beta) are where a style lives (conditional normalisation,
+    Dumoulin et al. 2017): the meta-learned start shares the convolutions across styles and
+    predicts these.
+    """
+    return [m.norms[path] for m in net.modules() if isinstance(m, ConvLayer) and m.norms]
+
+
+def style_parameter_count(net: StyleNet) -> int:
+    """Length of the (gamma, beta) vector of one path: two values per normalised channel."""
+    return 2 * sum(norm.num_features for norm in style_norms(net))
+
+
+def style_parameter_names(net: StyleNet, path: int = 0) -> list[tuple[str, str]]:
+    """State-dict names of each norm's (weight, bias) in `style_norms` order."""
+    names = {id(module): name for name, module in net.named_modules()}
+    return [
+        (f"{names[id(norm)]}.weight", f"{names[id(norm)]}.bias") for norm in style_norms(net, path)
+    ]
+
+
+def split_style_vector(
+    net: StyleNet, vector: torch.Tensor
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Cut a flat (gamma, beta) vector into per-norm pairs: a layer's gammas, then its betas."""
+    pairs, offset = [], 0
+    for norm in style_norms(net):
+        c = norm.num_features
+        pairs.append((vector[offset : offset + c], vector[offset + c : offset + 2 * c]))
+        offset += 2 * c
+    return pairs
+
+
+def set_style_parameters(net: StyleNet, vector: torch.Tensor) -> None:
+    """Write a (gamma, beta) vector into the affine parameters of both paths (cold and warm)."""
+    pairs = split_style_vector(net, vector.detach())
+    with torch.no_grad():
+        for path in (0, 1):
+            for norm, (gamma, beta) in zip(style_norms(net, path), pairs, strict=True):
+                norm.weight.copy_(gamma)
+                norm.bias.copy_(beta)

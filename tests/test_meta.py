@@ -1,0 +1,206 @@
+"""The meta-learned start: shipped weights load offline and safely, meta-training resumes exactly,
+and adaptation from a (tiny, quickly trained) start beats adaptation from scratch."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+import shutil
+import socket
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from vidstyle.adapt.adapt import initial_network, style_tensor
+from vidstyle.adapt.corpus import CorpusError, load_corpus
+from vidstyle.adapt.data import RunSampler, image_runs
+from vidstyle.adapt.meta_train import START, MetaSettings, MetaTrainer
+from vidstyle.adapt.trainer import TRAIN_STYLE_LAYERS, StyleTargets, train_stylenet
+from vidstyle.config import Settings, adaptation_steps, load_settings
+from vidstyle.errors import ConfigError, ModelError
+from vidstyle.models.device import resolve_runtime
+from vidstyle.models.meta_start import load_meta_start, shipped_path
+from vidstyle.models.stylenet import StyleNetConfig
+from vidstyle.models.vgg import CONTENT_LAYER, VGG19Features
+
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
+CPU = resolve_runtime("cpu", "fp32")
+TINY = StyleNetConfig((8, 16, 16), 1, 3)
+
+
+def _pattern(rng: np.random.Generator, size: int = 64) -> np.ndarray:
+    """A style: stripes or checks of a random period in two random colours."""
+    y, x = np.mgrid[0:size, 0:size]
+    period = int(rng.integers(3, 9))
+    mask = ((x + y) // period % 2) if rng.random() < 0.5 else ((x // period + y // period) % 2)
+    a, b = rng.integers(0, 256, size=(2, 3))
+    return np.where(mask[..., None] == 1, a, b).astype(np.uint8)
+
+
+def _scene(rng: np.random.Generator, size: tuple[int, int] = (80, 60)) -> np.ndarray:
+    """Content: a smooth gradient with a few flat rectangles."""
+    w, h = size
+    gx, gy = np.meshgrid(np.linspace(0, 1, w), np.linspace(0, 1, h))
+    image = np.stack([gx, gy, 1 - gx], -1) * 255
+    for _ in range(3):
+        x0, y0 = rng.integers(0, w - 16), rng.integers(0, h - 16)
+        image[y0 : y0 + 16, x0 : x0 + 16] = rng.integers(0, 256, 3)
+    return image.astype(np.uint8)
+
+
+def make_corpus(root: Path, styles: int = 8, contents: int = 4, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    items = []
+    for kind, count, make in (("style", styles, _pattern), ("content", contents, _scene)):
+        for i in range(count):
+            path = root / kind / f"{kind}{i}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(path), make(rng)[..., ::-1])
+            items.append(
+                {
+                    "file": f"{kind}/{path.name}",
+                    "kind": kind,
+                    "split": "heldout" if kind == "style" and i == 0 else "train",
+                    "source": "test",
+                    "licence": "generated",
+                    "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                }
+            )
+    (root / "manifest.json").write_text(json.dumps({"version": 1, "items": items}))
+    return root
+
+
+def _meta_settings() -> MetaSettings:
+    return MetaSettings(TINY, work_side=64, crop=32, batch_size=2, checkpoint_seconds=1e9)
+
+
+def _weights(trainer: MetaTrainer) -> dict[str, torch.Tensor]:
+    return {
+        **{f"b.{k}": v for k, v in trainer.body.state_dict().items()},
+        **{f"p.{k}": v for k, v in trainer.predictor.state_dict().items()},
+    }
+
+
+def test_shipped_start_loads_offline_without_pickle(monkeypatch):
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("loading the start must not unpickle or reach the network")
+
+    monkeypatch.setattr(torch, "load", refuse)
+    monkeypatch.setattr(pickle, "loads", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    start = load_meta_start(shipped_path())
+    card = start.card
+    assert card["training"]["steps"] > 0
+    assert len(card["training"]["corpus_manifest_sha256"]) == 64
+    assert "vidstyle meta train" in card["training"]["command"]
+    assert shipped_path().stat().st_size < 8 * 2**20  # small enough to ship
+    monkeypatch.undo()  # (the VGG loss network below is loaded with torch.load(weights_only))
+    # the draft preset's network is the one the start is for, and it paints at 0 steps
+    net = initial_network(load_settings("draft"), torch.rand(1, 3, 64, 64))[0]
+    assert net.config == start.config
+    with torch.no_grad():
+        painted = net.train()(torch.rand(2, 3, 48, 64))
+    assert painted.shape == (2, 3, 48, 64) and torch.isfinite(painted).all()
+
+
+def test_a_corrupt_or_mismatched_start_is_one_clear_error(tmp_path):
+    weights = tmp_path / "start.safetensors"
+    shutil.copy(shipped_path(), weights)
+    shutil.copy(shipped_path().with_suffix(".json"), weights.with_suffix(".json"))
+    card = json.loads(weights.with_suffix(".json").read_text())
+    card["network"]["channels"] = [8, 16, 32]
+    weights.with_suffix(".json").write_text(json.dumps(card))
+    with pytest.raises(ModelError, match="don't match the network"):
+        load_meta_start(weights)
+    weights.write_bytes(shipped_path().read_bytes()[:1000])
+    with pytest.raises(ModelError, match="corrupt meta-start weights"):
+        load_meta_start(weights)
+    weights.with_suffix(".json").unlink()
+    with pytest.raises(ModelError, match="missing"):
+        load_meta_start(weights)
+
+
+def test_a_network_the_start_does_not_fit_is_a_config_error():
+    settings = load_settings("best", overrides={"adapt": {"start": "meta"}})
+    with pytest.raises(ConfigError, match='start = "random"'):
+        initial_network(settings, torch.rand(1, 3, 32, 32))
+
+
+def test_steps_follow_the_device_and_warm_mode_trains_from_scratch():
+    draft = load_settings("draft")
+    a = draft.adapt
+    assert adaptation_steps(draft, on_cpu=True) == a.cpu_steps < adaptation_steps(draft, False)
+    warm = load_settings("draft", overrides={"render": {"temporal": "warm"}})
+    assert adaptation_steps(warm, on_cpu=True) == a.random_steps
+
+
+def test_corpus_checks_its_files(tmp_path):
+    root = make_corpus(tmp_path / "corpus", styles=3, contents=1)
+    corpus = load_corpus(root)
+    assert [i.path.name for i in corpus.styles("heldout")] == ["style0.png"]
+    assert len(corpus.styles("train")) == 2 and len(corpus.content()) == 1
+    (root / "style" / "style1.png").write_bytes(b"changed")
+    with pytest.raises(CorpusError, match="sha256"):
+        load_corpus(root)
+
+
+def test_meta_training_resumes_exactly_where_it_stopped(tmp_path):
+    corpus = load_corpus(make_corpus(tmp_path / "corpus"))
+    interrupted = MetaTrainer(corpus, _meta_settings(), CPU, tmp_path / "a")
+    interrupted.run(steps=3)
+    resumed = MetaTrainer(corpus, _meta_settings(), CPU, tmp_path / "a")
+    assert resumed.step == 3
+    resumed.run(steps=6)
+    straight = MetaTrainer(corpus, _meta_settings(), CPU, tmp_path / "b")
+    straight.run(steps=6)
+    a, b = _weights(resumed), _weights(straight)
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], msg=name)
+    assert load_meta_start(tmp_path / "a" / START).card["training"]["steps"] == 6
+
+
+def _style_loss_after(net, steps, from_meta, sampler_runs, style, settings) -> float:
+    a = settings.adapt
+    a.batch_size, a.crop = 2, 32
+    if steps:
+        train_stylenet(
+            net, RunSampler(sampler_runs, 32, seed=1), style, a, CPU, "off",
+            steps=steps, from_meta=from_meta,
+        )  # fmt: skip
+    vgg = VGG19Features((*TRAIN_STYLE_LAYERS, CONTENT_LAYER))
+    frames = (
+        torch.stack([torch.from_numpy(r.frames[0]).permute(2, 0, 1) for r in sampler_runs]).float()
+        / 255
+    )
+    with torch.no_grad():
+        return float(StyleTargets(vgg, style).loss(vgg(net.train()(frames))))
+
+
+def test_adaptation_from_a_meta_start_needs_fewer_steps(tmp_path):
+    """On a tiny synthetic case: a start meta-trained on 7 pattern styles reaches, on an unseen
+    pattern, the style loss that 12 steps from scratch reach, in half the steps."""
+    corpus = load_corpus(make_corpus(tmp_path / "corpus"))
+    MetaTrainer(corpus, _meta_settings(), CPU, tmp_path / "run").run(steps=150)
+    start = load_meta_start(tmp_path / "run" / START)
+    settings = Settings()
+    settings.network.channels, settings.network.residual_blocks = TINY.channels, 1
+    settings.network.outer_kernel = TINY.outer_kernel
+    style = style_tensor(corpus.styles("heldout")[0].path, 64)
+    runs = image_runs([i.path for i in corpus.content()], 64)
+    scratch = initial_network(_random(settings), style)[0]
+    target = _style_loss_after(scratch, 12, False, runs, style, settings)
+    meta_net = initial_network(settings, style, start)[0]
+    assert _style_loss_after(meta_net, 6, True, runs, style, settings) < target
+
+
+def _random(settings: Settings) -> Settings:
+    import copy
+
+    other = copy.deepcopy(settings)
+    other.adapt.start = "random"
+    return other

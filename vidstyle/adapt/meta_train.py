@@ -1,0 +1,338 @@
+"""Meta-training: one style network body for all styles, and a style -> (gamma, beta) predictor.
+
+Each step draws one training style (shuffled epochs, so every style is seen equally often) and a
+batch of content crops, predicts the style's normalisation parameters from its VGG statistics,
+paints the crops with the shared body under those parameters and optimises body and predictor
+together on the same perceptual loss that adaptation uses (content + normalised Gram style +
+TV, weights from the preset). One style per batch: the body uses batch normalisation, and at
+adaptation its statistics are recomputed on one style's paintings of one video, so training
+batches must not mix styles either.
+
+Hours of work on a 2-core CPU, so it runs in chunks: `run()` stops at a step or time limit,
+checkpoints (weights, Adam moments, random generator states, step) atomically every few
+minutes and on the way out, and a later call continues exactly where it stopped. Each
+checkpoint also writes `start.safetensors`, the exportable start (body + predictor + card).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch.func import functional_call
+
+from vidstyle.adapt.adapt import style_tensor
+from vidstyle.adapt.corpus import Corpus
+from vidstyle.adapt.data import RunSampler, image_runs
+from vidstyle.adapt.trainer import TRAIN_STYLE_LAYERS, StyleTargets
+from vidstyle.errors import ModelError, VidstyleError
+from vidstyle.models.device import Runtime
+from vidstyle.models.losses import content_loss, total_variation
+from vidstyle.models.meta_start import load_meta_start, save_meta_start
+from vidstyle.models.predictor import StylePredictor, style_statistics
+from vidstyle.models.store import atomic_write
+from vidstyle.models.stylenet import (
+    StyleNet,
+    StyleNetConfig,
+    split_style_vector,
+    style_norms,
+    style_parameter_count,
+    style_parameter_names,
+)
+from vidstyle.models.vgg import CONTENT_LAYER, VGG19Features
+
+CHECKPOINT = "checkpoint.safetensors"
+STATE = "checkpoint.json"
+START = "start.safetensors"
+LOG = "log.jsonl"
+
+
+@dataclass
+class MetaSettings:
+    """What meta-training learns with; the loss weights and geometry come from a preset."""
+
+    network: StyleNetConfig
+    work_side: int = 384  # long side of content and style images, as the preset renders
+    crop: int = 128
+    batch_size: int = 2
+    content_weight: float = 1.25
+    style_weight: float = 10.0
+    tv_weight: float = 1e-3
+    body_lr: float = 1e-3
+    predictor_lr: float = 1e-4  # 1e-3 diverged in the feasibility prototype
+    checkpoint_seconds: float = 300.0
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["network"] = self.network.to_dict()
+        return data
+
+
+@dataclass
+class StyleBank:
+    """Precomputed per-style targets: Gram matrices, their normaliser, and VGG statistics."""
+
+    targets: list[StyleTargets]
+    stats: torch.Tensor  # (S, 1920)
+    names: list[str] = field(default_factory=list)
+
+
+def build_style_bank(
+    paths: list[Path], vgg: VGG19Features, side: int, device: torch.device
+) -> StyleBank:
+    targets, stats = [], []
+    for path in paths:
+        with torch.no_grad():
+            feats = vgg(style_tensor(path, side).to(device))
+        targets.append(StyleTargets(None, None, feats))  # one VGG pass serves both
+        stats.append(style_statistics(feats))
+    return StyleBank(targets, torch.cat(stats), [p.name for p in paths])
+
+
+def _flatten_optimiser(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    state = opt.state_dict()
+    tensors = {
+        f"opt.{index}.{key}": value.detach().cpu().contiguous()
+        for index, entries in state["state"].items()
+        for key, value in entries.items()
+    }
+    return tensors, {"param_groups": state["param_groups"]}
+
+
+def _unflatten_optimiser(tensors: dict[str, torch.Tensor], groups: dict) -> dict:
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for name, value in tensors.items():
+        _, index, key = name.split(".", 2)
+        state.setdefault(int(index), {})[key] = value
+    return {"state": state, "param_groups": groups["param_groups"]}
+
+
+class MetaTrainer:
+    """Owns the networks, optimiser, data and progress of one resumable meta-training run."""
+
+    def __init__(
+        self,
+        corpus: Corpus,
+        settings: MetaSettings,
+        runtime: Runtime,
+        directory: Path,
+        init: Path | None = None,
+    ):
+        self.corpus = corpus
+        self.settings = settings
+        self.runtime = runtime
+        self.directory = Path(directory)
+        device = runtime.device
+        torch.manual_seed(settings.seed)
+        self.body = StyleNet(settings.network).to(device)
+        self.predictor = StylePredictor(style_parameter_count(self.body)).to(device)
+        self.names = style_parameter_names(self.body)
+        self.vgg = VGG19Features((*TRAIN_STYLE_LAYERS, CONTENT_LAYER)).to(device)
+        self.vgg.to(memory_format=torch.channels_last)
+        self.body.to(memory_format=torch.channels_last)
+        self.styles = [item.path for item in corpus.styles("train")]
+        self.bank = build_style_bank(self.styles, self.vgg, settings.work_side, device)
+        self.predictor.set_normalisation(self.bank.stats.cpu())
+        runs = image_runs([item.path for item in corpus.content()], settings.work_side)
+        self.sampler = RunSampler(runs, settings.crop, seed=settings.seed)
+        self.order_rng = np.random.default_rng(settings.seed + 1)
+        self.order: list[int] = []
+        self.optimiser = torch.optim.Adam(
+            [
+                {"params": list(self.body.parameters()), "lr": settings.body_lr},
+                {"params": list(self.predictor.parameters()), "lr": settings.predictor_lr},
+            ]
+        )
+        self.step = 0
+        self.seconds = 0.0
+        self.history: list[dict] = []  # one entry per chunk: steps, minutes, learning rates
+        if (self.directory / CHECKPOINT).is_file():
+            self._resume()
+        elif init is not None:
+            self._initialise_from(init)
+
+    # -- one step -------------------------------------------------------------------------
+
+    def _next_style(self) -> int:
+        if not self.order:
+            self.order = self.order_rng.permutation(len(self.styles)).tolist()
+        return self.order.pop()
+
+    def style_overrides(self, index: int) -> dict[str, torch.Tensor]:
+        """The body's (gamma, beta) plus the predicted offsets, as functional_call overrides."""
+        base = []
+        for norm in style_norms(self.body):
+            base += [norm.weight, norm.bias]
+        vector = torch.cat(base) + self.predictor(self.bank.stats[index : index + 1])[0]
+        overrides = {}
+        for (w, b), (gamma, beta) in zip(
+            self.names, split_style_vector(self.body, vector), strict=True
+        ):
+            overrides[w], overrides[b] = gamma, beta
+        return overrides
+
+    def train_step(self) -> dict[str, float]:
+        s = self.settings
+        index = self._next_style()
+        batch = self.sampler.sample(s.batch_size, 1, self.runtime.device)
+        frame = batch.frames[:, 0].contiguous(memory_format=torch.channels_last)
+        self.body.train()
+        with self.runtime.autocast():
+            out = functional_call(self.body, self.style_overrides(index), (frame,))
+            with torch.no_grad():
+                content_target = self.vgg(frame)[CONTENT_LAYER]
+            feats = self.vgg(out)
+            c = s.content_weight * content_loss(feats[CONTENT_LAYER], content_target)
+            st = s.style_weight * self.bank.targets[index].loss(feats)
+        tv = s.tv_weight * total_variation(out.float())
+        loss = c + st + tv
+        self.optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimiser.step()
+        self.step += 1
+        return {"content": c.item(), "style": st.item(), "tv": tv.item()}
+
+    # -- the chunked loop -----------------------------------------------------------------
+
+    def run(
+        self,
+        steps: int | None = None,
+        seconds: float | None = None,
+        on_step: Callable[[int, dict[str, float]], None] | None = None,
+    ) -> int:
+        """Train until `steps` in total or `seconds` of this call; checkpoint; return the step."""
+        started = time.perf_counter()
+        last_save = started
+        window: list[dict[str, float]] = []
+        self.history.append(
+            {
+                "from_step": self.step,
+                "to_step": self.step,
+                "body_lr": self.settings.body_lr,
+                "predictor_lr": self.settings.predictor_lr,
+                "device": self.runtime.describe(),
+            }
+        )
+        try:
+            while steps is None or self.step < steps:
+                if seconds is not None and time.perf_counter() - started >= seconds:
+                    break
+                t0 = time.perf_counter()
+                losses = self.train_step()
+                self.seconds += time.perf_counter() - t0
+                self.history[-1]["to_step"] = self.step
+                window.append(losses)
+                if on_step is not None:
+                    on_step(self.step, losses)
+                if self.step % 50 == 0:
+                    self._log(window)
+                    window = []
+                if time.perf_counter() - last_save >= self.settings.checkpoint_seconds:
+                    self.save()
+                    last_save = time.perf_counter()
+        finally:
+            self.save()  # also on Ctrl-C: a chunk never loses finished steps
+        return self.step
+
+    def _log(self, window: list[dict[str, float]]) -> None:
+        means = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
+        line = json.dumps({"step": self.step, "seconds": round(self.seconds, 1), **means})
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with (self.directory / LOG).open("a") as fh:
+            fh.write(line + "\n")
+
+    # -- checkpoints ----------------------------------------------------------------------
+
+    def save(self) -> None:
+        """Checkpoint (weights + optimiser + generators) and the exportable start, atomically."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        tensors = {f"body.{k}": v for k, v in self.body.state_dict().items()}
+        tensors |= {f"predictor.{k}": v for k, v in self.predictor.state_dict().items()}
+        opt_tensors, groups = _flatten_optimiser(self.optimiser)
+        tensors |= opt_tensors
+        tensors["torch_rng"] = torch.get_rng_state()
+        tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+        state = {
+            "step": self.step,
+            "seconds": self.seconds,
+            "settings": self.settings.to_dict(),
+            "corpus_manifest_sha256": self.corpus.manifest_sha256,
+            "sampler_rng": self.sampler.rng.bit_generator.state,
+            "order_rng": self.order_rng.bit_generator.state,
+            "order": self.order,
+            "history": self.history,
+            **groups,
+        }
+        atomic_write(self.directory / CHECKPOINT, lambda tmp: save_file(tensors, str(tmp)))
+        text = json.dumps(state)
+        atomic_write(self.directory / STATE, lambda tmp: tmp.write_text(text))
+        save_meta_start(self.body, self.predictor, self.card(), self.directory / START)
+
+    def _resume(self) -> None:
+        state = json.loads((self.directory / STATE).read_text())
+        if state["corpus_manifest_sha256"] != self.corpus.manifest_sha256:
+            raise VidstyleError(
+                "its checkpoint was trained on another corpus manifest; use a new folder",
+                self.directory,
+            )
+        tensors = load_file(str(self.directory / CHECKPOINT))
+        self.body.load_state_dict(
+            {k[5:]: v for k, v in tensors.items() if k.startswith("body.")}, strict=True
+        )
+        self.predictor.load_state_dict(
+            {k[10:]: v for k, v in tensors.items() if k.startswith("predictor.")}, strict=True
+        )
+        opt = {k: v for k, v in tensors.items() if k.startswith("opt.")}
+        self.optimiser.load_state_dict(_unflatten_optimiser(opt, state))
+        # this chunk's learning rates win over the checkpoint's (a later chunk may anneal)
+        self.optimiser.param_groups[0]["lr"] = self.settings.body_lr
+        self.optimiser.param_groups[1]["lr"] = self.settings.predictor_lr
+        torch.set_rng_state(tensors["torch_rng"])
+        self.sampler.rng.bit_generator.state = state["sampler_rng"]
+        self.order_rng.bit_generator.state = state["order_rng"]
+        self.order = list(state["order"])
+        self.step = int(state["step"])
+        self.seconds = float(state["seconds"])
+        self.history = list(state.get("history", []))
+
+    def _initialise_from(self, init: Path) -> None:
+        """Continue from an exported start (e.g. the shipped one, in a new session where the
+        checkpoint's optimiser moments are gone): weights and step count carry over; Adam's
+        moments rebuild within a few hundred steps."""
+        start = load_meta_start(init)
+        if start.config != self.settings.network:
+            raise ModelError("this start is for another network than the preset's", init)
+        self.body.load_state_dict(start.body.state_dict())
+        self.predictor.load_state_dict(start.predictor.state_dict())
+        training = start.card.get("training", {})
+        self.step = int(training.get("steps", 0))
+        self.seconds = float(training.get("seconds", 0.0))
+        self.history = list(training.get("history", []))
+        self.history.append({"initialised_from": str(init), "at_step": self.step})
+
+    def card(self) -> dict:
+        """How the start was made: what `vidstyle info` shows and the weights travel with."""
+        return {
+            "work_side": self.settings.work_side,
+            "training": {
+                "method": "joint multi-style training of the shared body and the style "
+                "predictor (one style per step, Adam, constant learning rates)",
+                "steps": self.step,
+                "seconds": round(self.seconds, 1),
+                "history": self.history,
+                "device": self.runtime.describe(),
+                "settings": self.settings.to_dict(),
+                "corpus_manifest_sha256": self.corpus.manifest_sha256,
+                "styles_trained": len(self.styles),
+                "styles_heldout": len(self.corpus.styles("heldout")),
+                "content_images": len(self.corpus.content()),
+                "command": "vidstyle meta train CORPUS DIRECTORY (run in chunks; see README)",
+            },
+        }

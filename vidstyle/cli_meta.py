@@ -1,0 +1,81 @@
+"""`vidstyle meta`: train the meta-learned start (the shipped weights come from this)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from vidstyle.cli_common import PRESET_HELP, QUIET_HELP
+from vidstyle.cli_common import user_errors as _user_errors
+
+meta_app = typer.Typer(
+    help="Meta-learned start: train the shared body and style predictor over a style corpus.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+user_errors = _user_errors("the last checkpoint is kept; run the same command to continue")
+
+
+@meta_app.command("train")
+@user_errors
+def train_command(
+    corpus: Path = typer.Argument(..., help="Corpus folder with manifest.json."),
+    directory: Path = typer.Argument(..., help="Run folder: checkpoints, log, start.safetensors."),
+    minutes: float = typer.Option(None, "--minutes", help="Stop (and checkpoint) after this long."),
+    steps: int = typer.Option(None, "--steps", help="Stop at this many steps in total."),
+    preset: str = typer.Option("draft", "--preset", "-p", help=PRESET_HELP),
+    body_lr: float = typer.Option(1e-3, "--body-lr", help="Adam learning rate of the body."),
+    predictor_lr: float = typer.Option(1e-4, "--predictor-lr", help="... of the predictor."),
+    init: Path = typer.Option(
+        None,
+        "--init",
+        help="Start a new run folder from an exported start (e.g. the shipped one) and go on "
+        "from its step count.",
+    ),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
+) -> None:
+    """Train (or continue training) a meta-learned start. Resumable: run it again to go on."""
+    from tqdm import tqdm
+
+    from vidstyle.adapt.adapt import network_config
+    from vidstyle.adapt.corpus import load_corpus
+    from vidstyle.adapt.meta_train import MetaSettings, MetaTrainer
+    from vidstyle.config import load_settings
+    from vidstyle.models.device import resolve_runtime
+
+    if minutes is None and steps is None:
+        raise typer.BadParameter("give --minutes or --steps (or both)")
+    settings = load_settings(preset)
+    a = settings.adapt
+    meta = MetaSettings(
+        network=network_config(settings),
+        work_side=settings.render.max_side,
+        crop=a.crop,
+        batch_size=a.batch_size,
+        content_weight=a.content_weight,
+        style_weight=a.style_weight,
+        tv_weight=a.tv_weight,
+        body_lr=body_lr,
+        predictor_lr=predictor_lr,
+    )
+    trainer = MetaTrainer(load_corpus(corpus), meta, resolve_runtime(device), directory, init)
+    first = trainer.step
+    bar = tqdm(total=steps, initial=first, desc="meta-training", unit="step", disable=quiet)
+
+    def on_step(step: int, losses: dict[str, float]) -> None:
+        bar.update(1)
+        if step % 10 == 0:
+            bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
+
+    try:
+        last = trainer.run(steps, None if minutes is None else minutes * 60, on_step)
+    finally:
+        bar.close()
+    typer.echo(
+        f"meta-training: steps {first} -> {last} ({trainer.seconds / 60:.1f} min in all); "
+        f"start written to {directory / 'start.safetensors'}"
+    )

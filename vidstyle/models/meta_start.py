@@ -1,0 +1,132 @@
+"""The meta-learned start: a style network body shared across styles plus a style predictor.
+
+One safetensors file (`body.*` = a StyleNet, `predictor.*` = a StylePredictor) and a JSON card
+beside it that says how it was made (corpus, steps, command, held-out figures). Like adapted
+models, loading it never runs code. The slim start ships inside the package
+(`vidstyle/models/weights/`), so a new style needs no download and no training from scratch.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from vidstyle.errors import ModelError
+from vidstyle.models.predictor import StylePredictor
+from vidstyle.models.store import atomic_write, file_sha256
+from vidstyle.models.stylenet import StyleNet, StyleNetConfig, style_norms, style_parameter_count
+
+FORMAT = "vidstyle-meta-start"
+FORMAT_VERSION = 1
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+SHIPPED = "meta-slim"
+
+
+def shipped_path(name: str = SHIPPED) -> Path:
+    return WEIGHTS_DIR / f"{name}.safetensors"
+
+
+@dataclass
+class MetaStart:
+    """A loaded start: build a style's network with `network_for(stats)`."""
+
+    body: StyleNet
+    predictor: StylePredictor
+    card: dict
+    path: Path | None = None
+
+    @property
+    def config(self) -> StyleNetConfig:
+        return self.body.config
+
+    @property
+    def sha256(self) -> str:
+        return self.card.get("weights_sha256", "")
+
+    def base_vector(self) -> torch.Tensor:
+        """The body's own (gamma, beta) of the cold path, in `split_style_vector` order."""
+        parts = []
+        for norm in style_norms(self.body):
+            parts += [norm.weight, norm.bias]
+        return torch.cat(parts)
+
+    def style_vector(self, stats: torch.Tensor) -> torch.Tensor:
+        """Predicted (gamma, beta) for a style from its VGG statistics (1, 1920) -> (P,)."""
+        return self.base_vector() + self.predictor(stats)[0]
+
+
+def save_meta_start(body: StyleNet, predictor: StylePredictor, card: dict, path: Path) -> Path:
+    """Write weights then card, each atomically; the card records the weights' sha256."""
+    path = Path(path)
+    state = {f"body.{k}": v for k, v in body.state_dict().items()}
+    state |= {f"predictor.{k}": v for k, v in predictor.state_dict().items()}
+    state = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
+    atomic_write(path, lambda tmp: save_file(state, str(tmp), metadata={"format": FORMAT}))
+    full = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        **card,
+        "network": body.config.to_dict(),
+        "weights_sha256": file_sha256(path),
+    }
+    text = json.dumps(full, indent=2, sort_keys=True)
+    atomic_write(path.with_suffix(".json"), lambda tmp: tmp.write_text(text))
+    return path
+
+
+def read_card(path: Path) -> dict:
+    path = Path(path)
+    meta = path.with_suffix(".json")
+    if not path.is_file():
+        raise ModelError("meta-learned start not found", path)
+    try:
+        card = json.loads(meta.read_text())
+    except FileNotFoundError:
+        raise ModelError(f"its card {meta.name} is missing beside it", path) from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"unreadable meta-start card ({exc})", meta) from None
+    if card.get("format") != FORMAT:
+        raise ModelError("not a vidstyle meta-start card", meta)
+    if int(card.get("format_version", 0)) > FORMAT_VERSION:
+        raise ModelError("meta start written by a newer vidstyle; upgrade to load it", meta)
+    return card
+
+
+def load_meta_start(path: Path | None = None) -> MetaStart:
+    """Load a start (the shipped one by default); any mismatch is one clear ModelError."""
+    path = Path(path) if path is not None else shipped_path()
+    card = read_card(path)
+    try:
+        config = StyleNetConfig.from_dict(card["network"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"meta-start card has no usable network ({exc})", path) from None
+    try:
+        state = load_file(str(path), device="cpu")
+    except (SafetensorError, OSError) as exc:
+        raise ModelError(f"corrupt meta-start weights ({exc})", path) from None
+    body = StyleNet(config)
+    predictor = StylePredictor(style_parameter_count(body))
+    try:
+        body.load_state_dict(_prefixed(state, "body."), strict=True)
+        predictor.load_state_dict(_prefixed(state, "predictor."), strict=True)
+    except RuntimeError:
+        raise ModelError(
+            "meta-start weights don't match the network its card describes", path
+        ) from None
+    return MetaStart(body.eval(), predictor.eval(), card, path)
+
+
+def _prefixed(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+@functools.lru_cache(maxsize=4)
+def load_shipped(name: str = SHIPPED) -> MetaStart:
+    """The packaged start, loaded once per process (callers copy the body before training)."""
+    return load_meta_start(shipped_path(name))
