@@ -15,8 +15,10 @@ import typer
 
 from vidstyle import __version__, notices
 from vidstyle.cli_common import (
+    MAX_SIDE_HELP,
     PRESET_HELP,
     STEPS_HELP,
+    WORK_SIDE_HELP,
     parse_rate,
     show_warnings,
     steps_overrides,
@@ -79,18 +81,8 @@ def run_command(
         "-m",
         help="Use this adapted model (from `vidstyle adapt`); skip adaptation.",
     ),
-    max_side: int = typer.Option(
-        None,
-        "--max-side",
-        help="Long side of the output in pixels, for a smaller deliverable (the network works at "
-        "this size too); default: the source's size.",
-    ),
-    work_side: int = typer.Option(
-        None,
-        "--work-side",
-        help="Long side the network paints at (default: the preset's: 384 draft, 512 "
-        "balanced, 0 = source size); the result is scaled to the output size.",
-    ),
+    max_side: int = typer.Option(None, "--max-side", help=MAX_SIDE_HELP),
+    work_side: int = typer.Option(None, "--work-side", help=WORK_SIDE_HELP),
     overwrite: bool = typer.Option(
         False,
         "--overwrite",

@@ -27,6 +27,14 @@ from vidstyle.notices import unexpected_line
 
 PRESET_HELP = "Settings preset from configs/: draft (CPU-friendly), balanced, best (GPU)."
 QUIET_HELP = "No progress bars (default: shown when stderr is a terminal)."
+MAX_SIDE_HELP = (
+    "Long side of the output in pixels, for a smaller deliverable (the network works at this "
+    "size too); default: the source's size."
+)
+WORK_SIDE_HELP = (
+    "Long side the network paints at (default: the preset's: 384 draft, 512 balanced, 0 = "
+    "source size); the result is scaled to the output size."
+)
 STEPS_HELP = (
     "Adaptation steps (default: the preset's for this device: a few dozen on a CPU from the "
     "meta-learned start). 0 = the start's predicted network as is, instantly."

@@ -64,8 +64,8 @@ class AdaptSettings:
     steps: int = 200  # steps from the meta start (on CUDA, or any device without cpu_steps)
     cpu_steps: int = -1  # ... on a CPU (-1 = same as steps); 0 = the predicted network as is
     random_steps: int = 600  # steps from a random start (start = "random", or --temporal warm)
-    meta_affine_lr: float = 1e-2  # from the meta start: the style's (gamma, beta) learn fast
-    meta_body_lr: float = 1e-4  # ... the shared body only nudges
+    meta_affine_lr: float = 3e-2  # from the meta start: the style's (gamma, beta) learn fast
+    meta_body_lr: float = 1e-3  # ... the shared body at the meta-training rate
     batch_size: int = 4
     crop: int = 256  # training crop side, in work-resolution pixels
     learning_rate: float = 2e-3

@@ -13,7 +13,14 @@ from pathlib import Path
 
 import typer
 
-from vidstyle.cli_common import PRESET_HELP, QUIET_HELP, parse_rate, user_errors
+from vidstyle.cli_common import (
+    MAX_SIDE_HELP,
+    PRESET_HELP,
+    QUIET_HELP,
+    WORK_SIDE_HELP,
+    parse_rate,
+    user_errors,
+)
 from vidstyle.errors import ConfigError
 
 farm_app = typer.Typer(
@@ -79,15 +86,8 @@ def plan_command(
     model: Path = typer.Option(
         None, "--model", "-m", help="Use this adapted model (no adapt task)."
     ),
-    max_side: int = typer.Option(
-        None,
-        "--max-side",
-        help="Long side of the output in pixels, for a smaller deliverable (the network works "
-        "at this size too); default: the source's size.",
-    ),
-    work_side: int = typer.Option(
-        None, "--work-side", help="Long side the network paints at (default: the preset's)."
-    ),
+    max_side: int = typer.Option(None, "--max-side", help=MAX_SIDE_HELP),
+    work_side: int = typer.Option(None, "--work-side", help=WORK_SIDE_HELP),
     strength: float = typer.Option(None, "--strength", help="0 = original, 1 = fully stylized."),
     temporal: str = typer.Option(None, "--temporal", help="warm, loss-only or off."),
     device: str = typer.Option(None, "--device", help="auto, cpu, cuda ... (on the farm nodes)."),

@@ -22,6 +22,18 @@ from vidstyle.io.paths import remove_quietly, temp_sibling
 _MAY_HAVE_ALPHA = (b"\x89PNG", b"RIFF", b"II*\x00", b"MM\x00*")
 
 
+def resize_to(
+    image: np.ndarray, size: tuple[int, int], enlarge: int = cv2.INTER_CUBIC
+) -> np.ndarray:
+    """`image` at (width, height) `size`: area averaging when shrinking (no aliasing), `enlarge`
+    interpolation otherwise; the same array when the size already matches."""
+    h, w = image.shape[:2]
+    if (w, h) == size:
+        return image
+    shrink = size[0] * size[1] < w * h
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if shrink else enlarge)
+
+
 def srgb_to_linear(x: np.ndarray) -> np.ndarray:
     x = x.astype(np.float32)
     return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)

@@ -13,7 +13,7 @@ import numpy as np
 
 from vidstyle.errors import MediaError
 from vidstyle.io.frames import Frame
-from vidstyle.io.images import read_rgb, write_image
+from vidstyle.io.images import read_rgb, resize_to, write_image
 from vidstyle.io.lifecycle import Atomic, Closing
 from vidstyle.io.paths import check_writable, remove_stale_matching
 from vidstyle.io.patterns import is_image_sequence, list_sequence, parse_numbered
@@ -74,14 +74,6 @@ def _bit_depth(path: Path) -> int:
     return {np.dtype(np.uint16): 16, np.dtype(np.float32): 32}.get(img.dtype, 8)
 
 
-def _resized(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    h, w = rgb.shape[:2]
-    if (w, h) == size:
-        return rgb
-    shrink = size[0] * size[1] < w * h
-    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
-
-
 class ImageSequenceReader(Closing):
     """Iterate frames [start_index, end_index) of an image sequence as upright RGB Frames."""
 
@@ -117,11 +109,11 @@ class ImageSequenceReader(Closing):
     def __iter__(self) -> Iterator[Frame]:
         tb = self.info.time_base
         for i in range(self.start_index, self.end_index):
-            rgb = _resized(read_rgb(self.files[i][1]), self.size)
+            rgb = resize_to(read_rgb(self.files[i][1]), self.size)
             if self.work_size is None:
                 yield Frame(i, i, tb, rgb)
             else:
-                yield Frame(i, i, tb, _resized(rgb, self.work_size), full=rgb)
+                yield Frame(i, i, tb, resize_to(rgb, self.work_size), full=rgb)
 
 
 class ImageSequenceWriter(Atomic):

@@ -24,17 +24,14 @@ import cv2
 import numpy as np
 import torch
 
+from vidstyle.io.images import resize_to
 from vidstyle.metrics.colour import ColourDistance
 from vidstyle.models.losses import gram
 from vidstyle.models.vgg import CONTENT_LAYER, STYLE_LAYERS, VGG19Features
 
 
 def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    height, width = image.shape[:2]
-    if (width, height) == size:
-        return image
-    shrinking = size[0] * size[1] < width * height
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    return resize_to(image, size, enlarge=cv2.INTER_LINEAR)
 
 
 def _long_side(image: np.ndarray, side: int) -> tuple[int, int]:

@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 
 from vidstyle.errors import ModelError
 from vidstyle.models.predictor import StylePredictor
-from vidstyle.models.store import atomic_write, file_sha256
+from vidstyle.models.store import atomic_write, file_sha256, read_sidecar
 from vidstyle.models.stylenet import StyleNet, StyleNetConfig, style_norms, style_parameter_count
 
 FORMAT = "vidstyle-meta-start"
@@ -81,21 +81,7 @@ def save_meta_start(body: StyleNet, predictor: StylePredictor, card: dict, path:
 
 
 def read_card(path: Path) -> dict:
-    path = Path(path)
-    meta = path.with_suffix(".json")
-    if not path.is_file():
-        raise ModelError("meta-learned start not found", path)
-    try:
-        card = json.loads(meta.read_text())
-    except FileNotFoundError:
-        raise ModelError(f"its card {meta.name} is missing beside it", path) from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ModelError(f"unreadable meta-start card ({exc})", meta) from None
-    if card.get("format") != FORMAT:
-        raise ModelError("not a vidstyle meta-start card", meta)
-    if int(card.get("format_version", 0)) > FORMAT_VERSION:
-        raise ModelError("meta start written by a newer vidstyle; upgrade to load it", meta)
-    return card
+    return read_sidecar(Path(path), FORMAT, FORMAT_VERSION, "meta-learned start")
 
 
 def load_meta_start(path: Path | None = None) -> MetaStart:

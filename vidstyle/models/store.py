@@ -90,21 +90,29 @@ def save_model(net: StyleNet, card: ModelCard, path: str | Path) -> Path:
     return path
 
 
-def load_card(path: str | Path) -> ModelCard:
+def read_sidecar(path: Path, fmt: str, version: int, what: str) -> dict:
+    """The JSON beside weights `path`, checked to be of format `fmt` and not newer than
+    `version`; every problem is one ModelError naming the file."""
     path = Path(path)
     meta = sidecar_path(path)
     if not path.is_file():
-        raise ModelError("model file not found", path)
+        raise ModelError(f"{what} not found", path)
     if not meta.is_file():
-        raise ModelError(f"model settings file {meta.name} is missing beside it", path)
+        raise ModelError(f"its settings file {meta.name} is missing beside it", path)
     try:
         data = json.loads(meta.read_text())
     except (OSError, json.JSONDecodeError) as exc:
-        raise ModelError(f"unreadable model settings: {exc}", meta) from exc
-    if data.get("format") != FORMAT:
-        raise ModelError("not a vidstyle model settings file", meta)
-    if int(data.get("format_version", 0)) > FORMAT_VERSION:
-        raise ModelError("model was written by a newer vidstyle; upgrade to load it", meta)
+        raise ModelError(f"unreadable {what} settings ({exc})", meta) from None
+    if not isinstance(data, dict) or data.get("format") != fmt:
+        raise ModelError(f"not a vidstyle {what} settings file", meta)
+    if int(data.get("format_version", 0)) > version:
+        raise ModelError(f"{what} was written by a newer vidstyle; upgrade to load it", meta)
+    return data
+
+
+def load_card(path: str | Path) -> ModelCard:
+    data = read_sidecar(Path(path), FORMAT, FORMAT_VERSION, "model")
+    meta = sidecar_path(Path(path))
     try:
         return ModelCard.from_dict(data)
     except (KeyError, TypeError, ValueError) as exc:
