@@ -45,7 +45,16 @@ def main() -> None:
     outputs = {}
     for mode in args.modes.split(","):
         settings = load_settings(
-            args.preset, args.config, {"render": {"temporal": mode, "max_side": args.max_side}}
+            args.preset,
+            args.config,
+            # --max-side as on the command line: the output's size and the painting's
+            {
+                "render": {
+                    "temporal": mode,
+                    "max_side": args.max_side,
+                    "output_max_side": args.max_side,
+                }
+            },
         )
         out = args.out_dir / f"{args.clip.stem}.{mode}.mp4"
         started = time.perf_counter()

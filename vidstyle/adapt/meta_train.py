@@ -16,9 +16,12 @@ checkpoint also writes `start.safetensors`, the exportable start (body + predict
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -112,6 +115,24 @@ def _unflatten_optimiser(tensors: dict[str, torch.Tensor], groups: dict) -> dict
         _, index, key = name.split(".", 2)
         state.setdefault(int(index), {})[key] = value
     return {"state": state, "param_groups": groups["param_groups"]}
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a farm scheduler's stop, `kill`) ends a chunk like Ctrl-C: checkpoint, exit.
+    (A background job started from a script ignores SIGINT, so TERM is the signal it gets.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(_signum, _frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class MetaTrainer:
@@ -209,8 +230,6 @@ class MetaTrainer:
     ) -> int:
         """Train until `steps` in total or `seconds` of this call; checkpoint; return the step."""
         started = time.perf_counter()
-        last_save = started
-        window: list[dict[str, float]] = []
         self.history.append(
             {
                 "from_step": self.step,
@@ -220,6 +239,19 @@ class MetaTrainer:
                 "device": self.runtime.describe(),
             }
         )
+        with _terminate_as_interrupt():
+            self._loop(steps, seconds, on_step, started)
+        return self.step
+
+    def _loop(
+        self,
+        steps: int | None,
+        seconds: float | None,
+        on_step: Callable[[int, dict[str, float]], None] | None,
+        started: float,
+    ) -> None:
+        last_save = started
+        window: list[dict[str, float]] = []
         try:
             while steps is None or self.step < steps:
                 if seconds is not None and time.perf_counter() - started >= seconds:
@@ -238,8 +270,7 @@ class MetaTrainer:
                     self.save()
                     last_save = time.perf_counter()
         finally:
-            self.save()  # also on Ctrl-C: a chunk never loses finished steps
-        return self.step
+            self.save()  # also on Ctrl-C or SIGTERM: a chunk never loses finished steps
 
     def _log(self, window: list[dict[str, float]]) -> None:
         means = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
