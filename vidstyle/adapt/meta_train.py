@@ -44,9 +44,9 @@ from vidstyle.models.stylenet import (
     StyleNet,
     StyleNetConfig,
     split_style_vector,
-    style_norms,
     style_parameter_count,
     style_parameter_names,
+    style_vector,
 )
 from vidstyle.models.vgg import CONTENT_LAYER, VGG19Features
 
@@ -94,7 +94,7 @@ def build_style_bank(
     for path in paths:
         with torch.no_grad():
             feats = vgg(style_tensor(path, side).to(device))
-        targets.append(StyleTargets(None, None, feats))  # one VGG pass serves both
+        targets.append(StyleTargets.from_features(feats))  # one VGG pass serves both
         stats.append(style_statistics(feats))
     return StyleBank(targets, torch.cat(stats), [p.name for p in paths])
 
@@ -188,10 +188,8 @@ class MetaTrainer:
 
     def style_overrides(self, index: int) -> dict[str, torch.Tensor]:
         """The body's (gamma, beta) plus the predicted offsets, as functional_call overrides."""
-        base = []
-        for norm in style_norms(self.body):
-            base += [norm.weight, norm.bias]
-        vector = torch.cat(base) + self.predictor(self.bank.stats[index : index + 1])[0]
+        offsets = self.predictor(self.bank.stats[index : index + 1])[0]
+        vector = style_vector(self.body) + offsets
         overrides = {}
         for (w, b), (gamma, beta) in zip(
             self.names, split_style_vector(self.body, vector), strict=True

@@ -59,10 +59,18 @@ class TrainingLog:
 class StyleTargets:
     """Gram matrices of the style image, and the normaliser that makes style weights portable."""
 
-    def __init__(self, vgg: VGG19Features | None, style: torch.Tensor | None, feats=None):
-        if feats is None:
-            with torch.no_grad():
-                feats = vgg(style)
+    def __init__(self, vgg: VGG19Features, style: torch.Tensor):
+        with torch.no_grad():
+            self._set(vgg(style))
+
+    @classmethod
+    def from_features(cls, feats: dict[str, torch.Tensor]) -> StyleTargets:
+        """From the style's VGG features already computed (meta-training reuses them)."""
+        targets = cls.__new__(cls)
+        targets._set(feats)
+        return targets
+
+    def _set(self, feats: dict[str, torch.Tensor]) -> None:
         self.grams = {k: gram(feats[k]) for k in TRAIN_STYLE_LAYERS}
         # Style losses of different images differ by orders of magnitude; dividing by the style's
         # own Gram energy makes style_weight=1 mean roughly the same stylization for any image.

@@ -20,7 +20,7 @@ from safetensors.torch import load_file, save_file
 from vidstyle.errors import ModelError
 from vidstyle.models.predictor import StylePredictor
 from vidstyle.models.store import atomic_write, file_sha256, read_sidecar
-from vidstyle.models.stylenet import StyleNet, StyleNetConfig, style_norms, style_parameter_count
+from vidstyle.models.stylenet import StyleNet, StyleNetConfig, style_parameter_count, style_vector
 
 FORMAT = "vidstyle-meta-start"
 FORMAT_VERSION = 1
@@ -51,10 +51,7 @@ class MetaStart:
 
     def base_vector(self) -> torch.Tensor:
         """The body's own (gamma, beta) of the cold path, in `split_style_vector` order."""
-        parts = []
-        for norm in style_norms(self.body):
-            parts += [norm.weight, norm.bias]
-        return torch.cat(parts)
+        return style_vector(self.body)
 
     def style_vector(self, stats: torch.Tensor) -> torch.Tensor:
         """Predicted (gamma, beta) for a style from its VGG statistics (1, 1920) -> (P,)."""

@@ -262,6 +262,15 @@ def split_style_vector(
     return pairs
 
 
+def style_vector(net: StyleNet) -> torch.Tensor:
+    """The cold path's (gamma, beta) as one flat vector, in `split_style_vector` order (it keeps
+    the autograd graph: meta-training adds the predicted offsets to it)."""
+    parts = []
+    for norm in style_norms(net):
+        parts += [norm.weight, norm.bias]
+    return torch.cat(parts)
+
+
 def set_style_parameters(net: StyleNet, vector: torch.Tensor) -> None:
     """Write a (gamma, beta) vector into the affine parameters of both paths (cold and warm)."""
     pairs = split_style_vector(net, vector.detach())
