@@ -288,8 +288,8 @@ def test_cross_fade_spreads_a_seam_jump_over_the_overlap(tmp_path):
     job = Job("x", "in.mp4", None, "s.png", "out.mp4", str(tmp_path), "m", True, {},
               {"frame_count": 20}, 10, 8, "blend", "mkv", [], chunks)  # fmt: skip
     frames = list(blended_frames(job))
-    assert [i for i, _ in frames] == list(range(20))
-    levels = [int(rgb[0, 0, 0]) for _, rgb in frames]
+    assert [i for i, _, _ in frames] == list(range(20))
+    levels = [int(rgb[0, 0, 0]) for _, rgb, _ in frames]
     assert levels == [0] * 4 + [10, 20, 30, 40, 50, 60, 70, 80] + [90] * 8
 
 

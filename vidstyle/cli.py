@@ -17,8 +17,10 @@ from vidstyle import __version__, notices
 from vidstyle.cli_common import (
     MAX_SIDE_HELP,
     PRESET_HELP,
+    START_NUMBER_HELP,
     STEPS_HELP,
     WORK_SIDE_HELP,
+    WORKING_SPACE_HELP,
     parse_rate,
     show_warnings,
     steps_overrides,
@@ -115,12 +117,17 @@ def run_command(
     ),
     device: str = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:1 ..."),
     precision: str = typer.Option(None, "--precision", help="auto, fp32, bf16, fp16."),
+    working_space: str = typer.Option(None, "--working-space", help=WORKING_SPACE_HELP),
     codec: str = typer.Option(
         None,
         "--codec",
-        help="libx264, libx265, prores_ks, ffv1, h264_nvenc ... (see `vidstyle info --encoders`).",
+        help="auto (default: follows the output and the source: libx264 for 8-bit; x265 (.mp4, "
+        ".mkv) or ProRes (.mov) at the source's depth; alpha kept in ProRes 4444 (.mov), FFV1 "
+        "(.mkv), VP9 (.webm)), libx264, libx265, prores_ks, ffv1, h264_nvenc ... (see "
+        "`vidstyle info --encoders`).",
     ),
     crf: int = typer.Option(None, "--crf", help="Constant rate factor (x264/x265 quality)."),
+    start_number: int = typer.Option(None, "--start-number", help=START_NUMBER_HELP),
     start: float = typer.Option(None, "--start", help="Start time in seconds."),
     end: float = typer.Option(None, "--end", help="End time in seconds."),
     no_audio: bool = typer.Option(False, "--no-audio", help="Drop the audio streams."),
@@ -154,6 +161,7 @@ def run_command(
             lanes=lanes,
             device=device,
             precision=precision,
+            working_space=working_space,
         ),
         encode=dict(codec=codec, crf=crf, audio=False if no_audio else None),
         adapt=steps_overrides(steps),
@@ -173,6 +181,7 @@ def run_command(
             progress=not quiet,
             rate=parse_rate(rate),
             overwrite=overwrite,
+            start_number=start_number,
         )
     )
     typer.echo(result.summary())
@@ -235,7 +244,9 @@ def batch_command(
     ),
     temporal: str = typer.Option(None, "--temporal", help="warm, carry, loss-only or off."),
     device: str = typer.Option(None, "--device", help="auto, cpu, cuda ..."),
-    codec: str = typer.Option(None, "--codec", help="Output codec."),
+    codec: str = typer.Option(
+        None, "--codec", help="Output codec (default auto: follows the output and the source)."
+    ),
     suffix: str = typer.Option(".mp4", "--suffix", help="Output container extension."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo outputs that already exist."),
     report: Path = typer.Option(
@@ -344,7 +355,7 @@ def info_command(
         rows = _flatten(data)
         width = max(len(k) for k in rows)
         for key, value in rows.items():
-            typer.echo(f"{key:<{width}}  {value}")
+            typer.echo(f"{key:<{width}}  {'-' if value == '' else value}")
 
 
 def _flatten(data: dict, prefix: str = "") -> dict:

@@ -35,6 +35,14 @@ WORK_SIDE_HELP = (
     "Long side the network paints at (default: the preset's: 384 draft, 512 balanced, 0 = "
     "source size); the result is scaled to the output size."
 )
+WORKING_SPACE_HELP = (
+    "auto (default): HDR (PQ/HLG) and scene-linear EXR are stylized in a display-referred working "
+    "space, highlights rolled off and restored after, invertibly; off: code values as they are."
+)
+START_NUMBER_HELP = (
+    "Image-sequence output: number of the source's first frame (default: the input sequence's "
+    "own numbers, e.g. 1001; 1 for a video input)."
+)
 STEPS_HELP = (
     "Adaptation steps (default: the preset's for this device: a few dozen on a CPU from the "
     "meta-learned start). 0 = the start's predicted network as is, instantly."

@@ -18,6 +18,7 @@ from vidstyle.errors import ConfigError
 
 TemporalMode = Literal["warm", "carry", "loss-only", "off"]
 TEMPORAL_MODES: tuple[str, ...] = ("warm", "carry", "loss-only", "off")
+WORKING_SPACE_MODES: tuple[str, ...] = ("auto", "off")
 #: Modes where frame t waits for stylized frame t-1 (a chain that restarts at scene cuts).
 RECURRENT_MODES: tuple[str, ...] = ("warm", "carry")
 
@@ -102,14 +103,20 @@ class RenderSettings:
     carry_sigma: float = 8.0  # window (px) of the contrast restoration after the carry blend
     device: str = "auto"
     precision: str = "auto"  # auto | fp32 | bf16 | fp16
+    # HDR (PQ/HLG) and scene-linear sources: "auto" converts them to the display-referred
+    # working space the network was trained on (highlights rolled off, invertibly) and back;
+    # "off" feeds their code values as they are
+    working_space: str = "auto"
 
 
 @dataclass
 class EncodeSettings:
-    codec: str = "libx264"
+    # "auto": follows the output container and the source (8-bit: libx264; deeper: x265 in
+    # .mp4/.mkv, ProRes in .mov; alpha: ProRes 4444 in .mov, FFV1 in .mkv, VP9 in .webm)
+    codec: str = "auto"
     crf: int = 18
     preset: str = "medium"
-    pix_fmt: str = ""  # empty: the codec's usual (yuv420p, yuv422p10le for ProRes)
+    pix_fmt: str = ""  # empty: the codec's format closest to the source's (depth, chroma, alpha)
     audio: bool = True
 
 
@@ -150,6 +157,11 @@ class Settings:
             raise ConfigError(
                 f"render.carry_sigma and carry_tone_sigma must be >= 0, not {r.carry_sigma}, "
                 f"{r.carry_tone_sigma}"
+            )
+        if r.working_space not in WORKING_SPACE_MODES:
+            raise ConfigError(
+                f"--working-space must be one of {', '.join(WORKING_SPACE_MODES)}, "
+                f"not {r.working_space!r}"
             )
         if r.lanes < 0 or r.lane_overlap < 0:
             raise ConfigError(f"--lanes ({r.lanes}) and lane_overlap must be 0 or more")

@@ -51,6 +51,7 @@ class RunOptions:
     progress: bool = True
     rate: Fraction | None = None  # frame rate of an image-sequence input
     overwrite: bool = False  # replace an existing output (else refuse: ffmpeg -n)
+    start_number: int | None = None  # sequence outputs: number of source frame 0
 
 
 @dataclass
@@ -224,6 +225,7 @@ def run_one(opts: RunOptions) -> RunResult:
         frames=frames,
         progress=opts.progress,
         rate=opts.rate,
+        start_number=opts.start_number,
     )
     preview = None
     remove_stale(preview_path(opts.output))

@@ -17,7 +17,9 @@ from vidstyle.cli_common import (
     MAX_SIDE_HELP,
     PRESET_HELP,
     QUIET_HELP,
+    START_NUMBER_HELP,
     WORK_SIDE_HELP,
+    WORKING_SPACE_HELP,
     parse_rate,
     user_errors,
 )
@@ -92,9 +94,13 @@ def plan_command(
     temporal: str = typer.Option(None, "--temporal", help="warm, loss-only or off."),
     device: str = typer.Option(None, "--device", help="auto, cpu, cuda ... (on the farm nodes)."),
     precision: str = typer.Option(None, "--precision", help="auto, fp32, bf16, fp16."),
-    codec: str = typer.Option(None, "--codec", help="Codec of the final output."),
+    codec: str = typer.Option(
+        None, "--codec", help="Codec of the final output (default auto: follows it and the source)."
+    ),
     crf: int = typer.Option(None, "--crf", help="Constant rate factor of the final output."),
     no_audio: bool = typer.Option(False, "--no-audio", help="Drop the audio streams."),
+    start_number: int = typer.Option(None, "--start-number", help=START_NUMBER_HELP),
+    working_space: str = typer.Option(None, "--working-space", help=WORKING_SPACE_HELP),
     work_dir: Path = typer.Option(
         None, "--work-dir", help="Model and chunks folder (default: JOB.vidstyle beside the job)."
     ),
@@ -117,6 +123,7 @@ def plan_command(
             temporal=temporal,
             device=device,
             precision=precision,
+            working_space=working_space,
         ),
         "encode": dict(codec=codec, crf=crf, audio=False if no_audio else None),
     }
@@ -137,6 +144,7 @@ def plan_command(
         model=model,
         work_dir=work_dir,
         launcher=shlex.split(launcher) if launcher else None,
+        start_number=start_number,
     )
     sizes = [c.end - c.start for c in job.chunks]
     cuts = [c.start for c in job.chunks if c.at_cut]

@@ -374,6 +374,7 @@ def plan_job(
     model: str | os.PathLike[str] | None = None,
     work_dir: str | os.PathLike[str] | None = None,
     launcher: list[str] | None = None,
+    start_number: int | None = None,
 ) -> Job:
     """Describe the job (and write it to `job_path`). Cheap: probes the input, reads the style
     image's bytes, and decodes only the frames around chunk boundaries (to find cuts)."""
@@ -476,7 +477,7 @@ def plan_job(
             "height": info.display_height,
             "audio": bool(info.audio),
             "is_image_sequence": info.is_image_sequence,
-            "first_frame": _first_number(source),
+            "first_frame": _first_number(source) if start_number is None else start_number,
             "cuts_near_boundaries": cuts,
         },
         chunk_size=chunk,

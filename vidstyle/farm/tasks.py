@@ -20,9 +20,17 @@ import numpy as np
 
 from vidstyle.errors import MediaError, ModelError
 from vidstyle.farm.plan import Chunk, Job, source_timestamps
-from vidstyle.io import is_image_sequence, open_reader, open_writer, probe, writer_options
+from vidstyle.io import (
+    VideoInfo,
+    is_image_sequence,
+    open_reader,
+    open_writer,
+    probe,
+    writer_options,
+)
 from vidstyle.io.paths import TMP_MARKER, remove_quietly
 from vidstyle.io.patterns import list_sequence
+from vidstyle.io.working_space import working_space_for
 
 
 @dataclass
@@ -124,12 +132,18 @@ def remove_temporaries(job: Job) -> None:
         _remove_stale(chunk)
 
 
-def chunk_settings(job: Job):
+def chunk_settings(job: Job, source: VideoInfo | None = None):
     """The job's settings, writing the lossless intermediate: FFV1 in bgr0 is bit-exact for
-    the RGB frames the network produces (image sequences ignore the codec)."""
+    the RGB frames the network produces, 16-bit RGB (rgb48le) for deep sources' float frames,
+    with alpha where the source has it (image sequences ignore the codec)."""
     settings = job.resolved_settings()  # a fresh object: changing it changes nothing else
     settings.encode.codec = "ffv1"
-    settings.encode.pix_fmt = ""
+    # named: ffv1's own choice follows the source (yuv420p10le for a 10-bit 4:2:0 one)
+    settings.encode.pix_fmt = "bgr0"
+    if source is not None and (source.bit_depth > 8 or source.has_alpha):
+        deep = source.bit_depth > 8
+        layouts = {(False, True): "bgra", (True, False): "rgb48le", (True, True): "rgba64le"}
+        settings.encode.pix_fmt = layouts[(deep, source.has_alpha)]
     settings.encode.audio = False
     settings.render.lanes = 1  # a chunk is one chain: the farm runs chunks side by side itself
     return settings
@@ -159,7 +173,7 @@ def run_chunk(job: Job, index: int, *, progress: bool = False) -> TaskResult:
         )
     started = time.perf_counter()
     _remove_stale(chunk)
-    settings = chunk_settings(job)
+    settings = chunk_settings(job, probe(job.input, rate=job.rate))
     # Identical inputs must give identical chains on every machine (frames after a cut inside
     # the warm-up then match the neighbouring chunk exactly).
     torch.backends.cudnn.deterministic = True
@@ -172,6 +186,8 @@ def run_chunk(job: Job, index: int, *, progress: bool = False) -> TaskResult:
     else:
         frames = RenderRange(start=chunk.start, end=chunk.end, warmup=chunk.warmup)
     kw = dict(frames=frames, keep_timestamps=True, audio=False, progress=progress, rate=job.rate)
+    kw["start_number"] = 1  # chunk files are numbered source index + 1 (see Chunk)
+    kw["intermediate"] = True  # deep sources: working-space values, converted at assembly
     try:
         if chunk.is_sequence:
             _render_sequence_atomically(job, chunk, stylizer, settings, kw)
@@ -244,13 +260,24 @@ def check_chunks(job: Job) -> None:
         )
 
 
-def _chunk_frames(job: Job, chunk: Chunk) -> Iterator[tuple[int, np.ndarray]]:
-    """(source frame index, RGB) for every frame of a chunk's intermediate, checked to be the
-    frames the plan says (order is what maps them: FFV1 is intra-only, nothing is dropped)."""
+#: (source frame index, RGB, alpha or None)
+Picture = tuple[int, np.ndarray, "np.ndarray | None"]
+
+
+def _open_chunk(job: Job, path: str):
+    """A reader for a chunk's intermediate: deep chunks give the float working values they
+    were written with (render(intermediate=True)), and the alpha that was carried through."""
+    return open_reader(path, rate=job.rate, deep=True, alpha=True)
+
+
+def _chunk_frames(job: Job, chunk: Chunk) -> Iterator[Picture]:
+    """(source frame index, RGB, alpha) for every frame of a chunk's intermediate, checked to
+    be the frames the plan says (order is what maps them: FFV1 is intra-only, nothing is
+    dropped)."""
     expected = chunk.file_start
-    with open_reader(chunk.path, rate=job.rate) as reader:
+    with _open_chunk(job, chunk.path) as reader:
         for frame in reader:
-            yield expected, frame.rgb
+            yield expected, frame.rgb, frame.alpha
             expected += 1
     if expected != chunk.end:
         raise MediaError(
@@ -264,14 +291,15 @@ def ramp_weight(index: int, chunk: Chunk) -> float:
     return (index - chunk.warmup_start + 1) / (chunk.warmup + 1)
 
 
-def blended_frames(job: Job) -> Iterator[tuple[int, np.ndarray]]:
+def blended_frames(job: Job) -> Iterator[Picture]:
     """The final frames in order: each chunk's own frames; where a chunk kept its warm-up
-    frames, the previous chunk's last frames cross-faded into them."""
+    frames, the previous chunk's last frames cross-faded into them (alpha: the source's,
+    untouched)."""
     held: dict[int, np.ndarray] = {}
     for i, chunk in enumerate(job.chunks):
         following = job.chunks[i + 1] if i + 1 < len(job.chunks) else None
         hold_from = following.file_start if following is not None else None
-        for index, rgb in _chunk_frames(job, chunk):
+        for index, rgb, alpha in _chunk_frames(job, chunk):
             if index < chunk.start:  # this chunk's warm-up: fade in over the previous chunk
                 previous = held.pop(index, None)
                 if previous is None:
@@ -282,11 +310,13 @@ def blended_frames(job: Job) -> Iterator[tuple[int, np.ndarray]]:
                     )
                 w = ramp_weight(index, chunk)
                 mixed = previous.astype(np.float32) * (1 - w) + rgb.astype(np.float32) * w
-                yield index, np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
+                if rgb.dtype == np.uint8:
+                    mixed = np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
+                yield index, mixed, alpha
             elif hold_from is not None and index >= hold_from:
                 held[index] = rgb
             else:
-                yield index, rgb
+                yield index, rgb, alpha
     if held:
         raise MediaError(f"frames {sorted(held)} were not used by any chunk", job.path)
 
@@ -328,20 +358,25 @@ def run_assemble(job: Job, *, progress: bool = False, force: bool = False) -> Ta
     pts = source_timestamps(job)
     first = next(blended_frames_head(job))
     height, width = first.shape[:2]
+    space = working_space_for(
+        info.color_trc, info.color_primaries, mode=settings.render.working_space
+    )
     kw = writer_options((width, height), info, enc)
+    kw["space"] = space
     if is_image_sequence(job.output):
         kw["first_number"] = job.first_frame
-    elif enc.audio and info.audio:
+    elif not info.is_image_sequence:  # audio (unless --no-audio) and subtitles
         kw["audio_from"] = Path(job.input)
+        kw["audio"] = enc.audio
     writer = open_writer(job.output, **kw)
     bar = tqdm(total=job.frame_count, desc="assembling", unit="frame", disable=not progress,
                leave=False, dynamic_ncols=True)  # fmt: skip
     count = 0
     try:
-        for index, rgb in blended_frames(job):
+        for index, rgb, alpha in blended_frames(job):
             if index != count:
                 raise MediaError(f"frame {index} came where frame {count} was expected", job.path)
-            writer.write(rgb, pts[index])
+            writer.write(rgb, pts[index], alpha=alpha)
             count += 1
             bar.update(1)
         if count != job.frame_count:
@@ -369,7 +404,7 @@ def run_assemble(job: Job, *, progress: bool = False, force: bool = False) -> Ta
 
 def blended_frames_head(job: Job) -> Iterator[np.ndarray]:
     """The first output frame (to size the writer) without decoding a whole chunk."""
-    with open_reader(job.chunks[0].path, rate=job.rate) as reader:
+    with _open_chunk(job, job.chunks[0].path) as reader:
         for frame in reader:
             yield frame.rgb
             return

@@ -75,12 +75,15 @@ class DISFlow:
         check_pair(a, b)
         height, width = a.shape[:2]
         work = scaled_size(width, height, self.max_side)
+        if min(work) < MIN_SIDE:  # OpenCV's DIS crashes on slivers (e.g. 128x8): enlarge them
+            grow = MIN_SIDE / min(work)
+            work = (max(MIN_SIDE, round(work[0] * grow)), max(MIN_SIDE, round(work[1] * grow)))
         gray_a, gray_b = to_gray(a), to_gray(b)
         if work != (width, height):
-            gray_a = cv2.resize(gray_a, work, interpolation=cv2.INTER_AREA)
-            gray_b = cv2.resize(gray_b, work, interpolation=cv2.INTER_AREA)
-        if max(work) < 12:
-            raise ValueError(f"frames of {width}x{height} are too small for DIS flow")
+            shrink = work[0] * work[1] < width * height
+            interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+            gray_a = cv2.resize(gray_a, work, interpolation=interp)
+            gray_b = cv2.resize(gray_b, work, interpolation=interp)
         # Passing None (not a previous flow) so DIS never silently reuses an initial flow.
         flow = self._dis().calc(gray_a, gray_b, None)
         return resize_flow(flow, (width, height))

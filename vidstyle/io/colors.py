@@ -95,12 +95,14 @@ def output_color(
     source_height: int,
     source_pix_fmt: str | None = None,
     rgb_output: bool = False,
+    limited_only: bool = False,
 ) -> OutputColor:
     """Decide the output's conversion and tags from a template's tags (None: no template).
 
     The matrix guess uses the *source* size because that is what the reader used to decode it;
     the output may be resized to a size where a player would guess differently, so the guess
-    is always written out explicitly."""
+    is always written out explicitly. `limited_only`: the codec can only say limited range
+    (ProRes), so a full-range source is converted to limited range and tagged so."""
     cs = SPC_UNSPECIFIED if colorspace is None else int(colorspace)
     if cs == SPC_RGB and not is_rgb_pix_fmt(source_pix_fmt):
         cs = SPC_UNSPECIFIED
@@ -115,6 +117,8 @@ def output_color(
         prim, trc = PRI_BT709, TRC_BT709
     if rgb_output:
         return OutputColor(matrix, True, SPC_RGB, RANGE_JPEG, prim, trc)
+    if limited_only:
+        full = False
     return OutputColor(
         matrix=matrix,
         full_range=full,

@@ -14,11 +14,19 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 import numpy as np
 
 from vidstyle.errors import MediaError
+
+if TYPE_CHECKING:
+    from vidstyle.io.probe import VideoInfo
+
+#: `--codec auto` (the default): the codec follows the output container and the source.
+AUTO = "auto"
 
 #: Encoders worth offering, in order of preference within their family.
 CANDIDATES: tuple[str, ...] = (
@@ -61,6 +69,16 @@ class CodecPlan:
         return bool(av.VideoFormat(self.pix_fmt).is_rgb)
 
     @property
+    def alpha(self) -> bool:
+        """The pictures this plan encodes carry an alpha channel."""
+        return any(c.is_alpha for c in av.VideoFormat(self.pix_fmt).components)
+
+    @property
+    def bit_depth(self) -> int:
+        """Bits per sample of the encoded pictures (8, 10, 12, 16; 32 for float formats)."""
+        return max(c.bits for c in av.VideoFormat(self.pix_fmt).components)
+
+    @property
     def subsampling(self) -> tuple[int, int]:
         """How many pixels each chroma sample covers (x, y): sizes must be multiples of it."""
         f = av.VideoFormat(self.pix_fmt)
@@ -75,6 +93,65 @@ def encoder_exists(name: str) -> bool:
     return True
 
 
+#: Containers the default picks HEVC for when the source has more than 8 bits.
+_HEVC_CONTAINERS = ("mp4", "mov", "matroska", "mpegts", "ts", "m2ts", "mts")
+#: Encoders that keep an alpha channel in their bitstream (VP9's only in Matroska/WebM).
+_ALPHA_ENCODERS = ("prores_ks", "ffv1", "libvpx-vp9")
+_PRORES = ("prores_ks", "prores", "prores_aw")
+_DEPTHS = (8, 9, 10, 12, 14, 16)
+_CHROMAS = ("420", "422", "444")
+
+
+def choose_codec(container_format: str, source: VideoInfo | None) -> str:
+    """The encoder `--codec auto` picks for a `container_format` output of `source`.
+
+    8-bit sources get libx264 as always. A deeper source gets a codec that keeps its depth
+    (ProRes in .mov, HEVC in .mp4/.mkv), one with alpha a codec that keeps the alpha (ProRes
+    4444 in .mov, FFV1 in .mkv, VP9 in .webm); WebM only takes VP8/VP9/AV1."""
+    fmt = container_format.lower()
+    depth = source.bit_depth if source is not None else 8
+    alpha = source is not None and source.has_alpha
+    if fmt == "webm":
+        return "libvpx-vp9"
+    if (alpha or depth > 8) and fmt == "mov" and encoder_exists("prores_ks"):
+        return "prores_ks"
+    if alpha and fmt == "matroska" and encoder_exists("ffv1"):
+        return "ffv1"
+    if depth > 8 and fmt in _HEVC_CONTAINERS and encoder_exists("libx265"):
+        return "libx265"
+    return "libx264"
+
+
+def holds_alpha(codec: str, container_format: str) -> bool:
+    """Whether `codec` in a `container_format` file can keep an alpha channel."""
+    if codec == "libvpx-vp9":
+        return container_format in ("webm", "matroska")
+    return codec in _ALPHA_ENCODERS
+
+
+def limited_range_only(codec: str) -> bool:
+    """ProRes has no full-range flag: every decoder reads it as limited range."""
+    return codec in _PRORES
+
+
+def source_profile(source: VideoInfo | None) -> str | None:
+    """The source's codec profile where the plan follows it (ProRes: "4444", "XQ", "HQ")."""
+    if source is None or source.codec != "prores" or not Path(source.path).is_file():
+        return None
+    st = Path(source.path).stat()
+    return _profile_of(str(source.path), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=32)
+def _profile_of(path: str, size: int, mtime_ns: int) -> str | None:
+    try:
+        with av.open(path) as container:
+            profile = container.streams.video[0].codec_context.profile
+    except (av.FFmpegError, OSError, IndexError, ValueError):
+        return None
+    return str(profile) if profile else None
+
+
 def plan_codec(
     codec: str,
     *,
@@ -85,11 +162,17 @@ def plan_codec(
     source_bit_depth: int = 8,
     options: dict[str, str] | None = None,
     source_pix_fmt: str | None = None,
+    source_alpha: bool = False,
+    source_profile: str | None = None,
 ) -> CodecPlan:
     """Pick the pixel format and encoder options for `codec` (an FFmpeg encoder name).
 
     Without an explicit `pix_fmt`, a YUV codec keeps the source's chroma subsampling where it
-    can (4:4:4 stays 4:4:4, 4:2:2 stays 4:2:2) at the codec's usual bit depth."""
+    can (4:4:4 stays 4:4:4, 4:2:2 stays 4:2:2). An 8-bit source gets the codec's usual bit
+    depth; a deeper one the source's depth where the codec takes it (else the nearest), and a
+    source with alpha (`source_alpha`) an alpha format where the codec and container keep it.
+    ProRes's profile follows the format: 4444 (XQ if `source_profile` is) for 4:4:4 or alpha,
+    else 422 HQ."""
     if not encoder_exists(codec):
         raise MediaError(f"unknown video encoder {codec!r}; available: {_available_text()}")
     c = av.codec.Codec(codec, "w")
@@ -97,9 +180,13 @@ def plan_codec(
         raise MediaError(f"{codec!r} is not a video encoder")
     supported = [f.name for f in (c.video_formats or ())]
     if pix_fmt is None:
+        keep_alpha = source_alpha and holds_alpha(codec, container_format)
+        if source_bit_depth > 8 or keep_alpha:
+            pix_fmt = like_source(
+                codec, supported, source_pix_fmt, source_bit_depth, alpha=keep_alpha
+            )
+    if pix_fmt is None:
         pix_fmt = _DEFAULT_PIX_FMT.get(codec)
-        if codec == "libx265" and source_bit_depth > 8:
-            pix_fmt = "yuv420p10le"
         if pix_fmt is None or (supported and pix_fmt not in supported):
             pix_fmt = next((f for f in ("yuv420p", "nv12") if f in supported), None)
             pix_fmt = pix_fmt or (supported[0] if supported else "yuv420p")
@@ -126,9 +213,10 @@ def plan_codec(
         opts["x265-params"] = "log-level=error"
     if codec == "libsvtav1":
         os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its banner to stderr otherwise
-    if codec in ("prores_ks", "prores"):
-        opts.setdefault("profile", "hq")
-        opts.setdefault("vendor", "apl0")
+    if codec == "prores_ks":
+        opts.update(prores_options(pix_fmt, source_profile))
+    elif codec in _PRORES:  # prores_aw picks its profile from the format; no "profile" option
+        opts["vendor"] = "apl0"
     if codec == "ffv1":
         opts.update({"level": "3", "slicecrc": "1", "g": "1"})
     opts.update({k: str(v) for k, v in (options or {}).items()})
@@ -136,22 +224,115 @@ def plan_codec(
     return CodecPlan(name=codec, pix_fmt=pix_fmt, options=opts, codec_tag=tag)
 
 
-_PLANAR_YUV = re.compile(r"^yuvj?(420|422|444)p(\d+le)?$")
+def prores_options(pix_fmt: str, source_profile: str | None) -> dict[str, str]:
+    """prores_ks's profile for the pixel format: 4:4:4 or alpha is 4444 (XQ when the source
+    was), anything else 422 HQ; alpha is written with 16 bits."""
+    fmt = av.VideoFormat(pix_fmt)
+    alpha = any(comp.is_alpha for comp in fmt.components)
+    if alpha or fmt.chroma_width(64) == 64:
+        xq = "xq" in (source_profile or "").lower()
+        opts = {"profile": "4444xq" if xq else "4444", "vendor": "apl0"}
+        if alpha:
+            opts["alpha_bits"] = "16"
+        return opts
+    return {"profile": "hq", "vendor": "apl0"}
+
+
+def like_source(
+    codec: str, supported: list[str], source_pix_fmt: str | None, depth: int, *, alpha: bool
+) -> str | None:
+    """The format `codec` takes that is closest to the source's: alpha (if wanted) first, then
+    bit depth (the source's, else the next deeper, else the next shallower), then chroma
+    subsampling (the source's, else finer, else coarser). RGB stays RGB for FFV1; other
+    codecs get YUV (RGB sources: their usual chroma, 4:4:4 for ProRes). None: nothing fits."""
+    rgb_source = _is_rgb(source_pix_fmt)
+    chroma = chroma_of(source_pix_fmt) or _chroma_of_any(source_pix_fmt)
+    if chroma is None:  # RGB (or unknown): the codec's usual subsampling
+        chroma = "444" if codec in _PRORES and rgb_source else _usual_chroma(codec)
+    if alpha and codec == "libvpx-vp9":
+        chroma = "420"  # the VP9 alpha that browsers play
+    rgb_first = codec == "libx264rgb" or (codec == "ffv1" and rgb_source)
+    families = (True, False) if rgb_first else (False, True)
+    want = next((d for d in _DEPTHS if d >= depth), _DEPTHS[-1])
+    depths = [d for d in _DEPTHS if d >= want] + [d for d in reversed(_DEPTHS) if d < want]
+    i = _CHROMAS.index(chroma)
+    chromas = [*_CHROMAS[i:], *reversed(_CHROMAS[:i])]
+    for a in (True, False) if alpha else (False,):
+        for rgb in families:
+            for d in depths:
+                names = (
+                    _rgb_names(d, a) if rgb else [n for ch in chromas for n in _yuv_names(ch, d, a)]
+                )
+                found = next((n for n in names if n in supported), None)
+                if found is not None:
+                    return found
+    return None
+
+
+#: Semi-planar twins of the planar formats (what hardware encoders take).
+_SEMI_PLANAR = {
+    ("420", 8): "nv12", ("420", 10): "p010le", ("420", 12): "p012le", ("420", 16): "p016le",
+    ("422", 8): "nv16", ("422", 10): "p210le", ("422", 16): "p216le",
+    ("444", 8): "nv24", ("444", 10): "p410le", ("444", 16): "p416le",
+}  # fmt: skip
+
+
+def _yuv_names(chroma: str, depth: int, alpha: bool) -> list[str]:
+    planar = f"yuv{'a' if alpha else ''}{chroma}p{'' if depth == 8 else f'{depth}le'}"
+    semi = None if alpha else _SEMI_PLANAR.get((chroma, depth))
+    return [planar, semi] if semi else [planar]
+
+
+def _rgb_names(depth: int, alpha: bool) -> list[str]:
+    if depth == 8:
+        return ["bgra", "gbrap", "rgba"] if alpha else ["bgr0", "gbrp", "rgb24"]
+    if depth == 16:
+        return ["gbrap16le", "rgba64le"] if alpha else ["gbrp16le", "rgb48le"]
+    return [f"gbrap{depth}le"] if alpha else [f"gbrp{depth}le"]
+
+
+def _usual_chroma(codec: str) -> str:
+    return chroma_of(_DEFAULT_PIX_FMT.get(codec)) or "420"
+
+
+def _is_rgb(pix_fmt: str | None) -> bool:
+    try:
+        return bool(pix_fmt) and bool(av.VideoFormat(pix_fmt).is_rgb)
+    except (ValueError, av.FFmpegError):
+        return False
+
+
+def _chroma_of_any(pix_fmt: str | None) -> str | None:
+    """Chroma subsampling of any YUV format (nv12, p010le, yuv411p ...) as 420/422/444."""
+    if not pix_fmt or _is_rgb(pix_fmt):
+        return None
+    try:
+        f = av.VideoFormat(pix_fmt)
+    except (ValueError, av.FFmpegError):
+        return None
+    if len(f.components) < 3:
+        return None  # gray
+    w, h = f.chroma_width(64), f.chroma_height(64)
+    return "444" if (w, h) == (64, 64) else "422" if h == 64 and w == 32 else "420"
+
+
+_PLANAR_YUV = re.compile(r"^yuv(a|j)?(420|422|444)p(\d+le)?$")
 
 
 def chroma_of(pix_fmt: str | None) -> str | None:
-    """ "420", "422" or "444" for a planar YUV format (yuvj too), else None."""
+    """ "420", "422" or "444" for a planar YUV format (yuvj and yuva too), else None."""
     match = _PLANAR_YUV.match(pix_fmt or "")
-    return match.group(1) if match else None
+    return match.group(2) if match else None
 
 
 def with_chroma(pix_fmt: str, chroma: str, supported: list[str]) -> str | None:
-    """`pix_fmt` (planar YUV) with another chroma subsampling, same bit depth, if the encoder
-    takes it (yuv420p10le, "444" -> yuv444p10le)."""
+    """`pix_fmt` (planar YUV) with another chroma subsampling, same bit depth and alpha, if the
+    encoder takes it (yuv420p10le, "444" -> yuv444p10le)."""
     match = _PLANAR_YUV.match(pix_fmt)
     if match is None:
         return None
-    candidate = f"yuv{chroma}p{match.group(2) or ''}"
+    alpha = "a" if match.group(1) == "a" else ""
+    candidate = f"yuv{alpha}{chroma}p{match.group(3) or ''}"
     return candidate if not supported or candidate in supported else None
 
 

@@ -13,10 +13,23 @@ class Frame:
     index: int  # 0-based position in the source, presentation order
     pts: int | None  # in time_base units (the source's own timestamps)
     time_base: Fraction
-    rgb: np.ndarray  # (H, W, 3) uint8, upright, at the reader's (working) size
+    #: (H, W, 3), upright, at the reader's (working) size: uint8 from 8-bit sources; float32
+    #: in the working space (io/working_space.py) from deeper or float sources, when the reader
+    #: was asked for depth
+    rgb: np.ndarray
     #: the same picture at the output size, when the reader was asked for both (the network
     #: paints `rgb`, the result is scaled to this size and takes its detail from it)
     full: np.ndarray | None = None
+    #: (H, W) alpha at the output size, in the source's own depth (uint8, uint16 or float32),
+    #: when the source has alpha and the reader was asked for it: passed to the writer untouched
+    alpha: np.ndarray | None = None
+    #: the frame number in the source's file name (image sequences), else None
+    number: int | None = None
+
+    @property
+    def deep(self) -> bool:
+        """True when the picture is float (more than 8 bits, or scene-linear)."""
+        return self.rgb.dtype != np.uint8
 
     @property
     def time(self) -> float:

@@ -80,18 +80,35 @@ def _decode_cv2(data: np.ndarray) -> np.ndarray | None:
     return img
 
 
-def _decode_av(path: Path) -> np.ndarray | None:
-    """RGB float/uint via FFmpeg, for what OpenCV lacks (EXR, DPX, ...). EXR is linear."""
+def _decode_av(path: Path, linear: bool = False) -> np.ndarray | None:
+    """RGB float/uint via FFmpeg, for what OpenCV lacks (EXR, DPX, ...). EXR is linear:
+    sRGB-encoded for display, or kept linear (with its alpha) when `linear`."""
     try:
         with av.open(str(path)) as c:
             frame = next(c.decode(video=0))
     except (av.FFmpegError, OSError, StopIteration, UnicodeDecodeError):
         return None
     name = frame.format.name
-    if name.startswith(("gbrpf", "gbrapf", "grayf")):
-        rgb = frame.reformat(format="gbrpf32le").to_ndarray()
-        return linear_to_srgb(rgb) if path.suffix.lower() == ".exr" else rgb
+    if name.startswith(("gbrpf", "gbrapf")):
+        planes = _float_planes(frame)
+        if not linear:
+            planes = planes[..., :3]
+            return linear_to_srgb(planes) if path.suffix.lower() == ".exr" else planes
+        return planes
     return frame.to_ndarray(format="rgb24")
+
+
+def _float_planes(frame: av.VideoFrame) -> np.ndarray:
+    """A planar float frame (gbrpf16le, gbrapf32le, ...) as RGB(A) float32, values kept as
+    they are: swscale's conversion would clip scene-linear highlights to 1.0."""
+    dtype = np.float16 if "f16" in frame.format.name else np.float32
+    size = np.dtype(dtype).itemsize
+    planes = []
+    for plane in frame.planes:
+        rows = np.frombuffer(bytes(plane), dtype=dtype).reshape(-1, plane.line_size // size)
+        planes.append(rows[: frame.height, : frame.width])
+    order = [2, 0, 1] + ([3] if len(planes) == 4 else [])  # planes are G, B, R(, A)
+    return np.dstack([planes[i] for i in order]).astype(np.float32)
 
 
 def read_rgb(path: str | os.PathLike[str], error: type[Exception] = MediaError) -> np.ndarray:
@@ -126,39 +143,101 @@ def read_rgb(path: str | os.PathLike[str], error: type[Exception] = MediaError) 
     return np.ascontiguousarray(to_uint8(rgb[..., :3]))
 
 
+def read_plate(
+    path: str | os.PathLike[str], error: type[Exception] = MediaError
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """A sequence frame at its own depth: (RGB, alpha or None), uint8, uint16 or float32
+    (EXR: scene-linear, values above 1 kept). Colour is not composited over anything: the
+    alpha travels beside it. 8-bit pictures without alpha decode as `read_rgb` does."""
+    p = Path(path)
+    if p.suffix.lower() == ".exr":
+        planes = _decode_av(p, linear=True)
+        if planes is None:
+            raise error("not a readable image", p)
+    else:
+        raw = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
+        if raw is None or (raw.dtype == np.uint8 and (raw.ndim == 2 or raw.shape[2] == 3)):
+            return read_rgb(p, error), None
+        if raw.ndim == 2:
+            raw = cv2.cvtColor(raw, cv2.COLOR_GRAY2BGR)
+        code = cv2.COLOR_BGRA2RGBA if raw.shape[2] == 4 else cv2.COLOR_BGR2RGB
+        planes = cv2.cvtColor(raw, code)
+    if planes.ndim == 2:
+        planes = np.repeat(planes[..., None], 3, axis=2)
+    alpha = np.ascontiguousarray(planes[..., 3]) if planes.shape[2] == 4 else None
+    return np.ascontiguousarray(planes[..., :3]), alpha
+
+
 def load_image(path: str | os.PathLike[str]) -> np.ndarray:
     """A style image as RGB uint8 (H, W, 3), upright (EXIF), alpha composited over white."""
     return read_rgb(path, error=StyleImageError)
 
 
-def write_image(path: str | os.PathLike[str], rgb: np.ndarray, bit_depth: int = 8) -> None:
-    """Write RGB uint8 atomically (temporary sibling + rename): a killed job never leaves a
-    truncated frame. PNG/TIFF may be 16-bit; EXR is half-float linear."""
+def write_image(
+    path: str | os.PathLike[str],
+    rgb: np.ndarray,
+    bit_depth: int = 8,
+    alpha: np.ndarray | None = None,
+) -> None:
+    """Write an RGB picture atomically (temporary sibling + rename): a killed job never leaves
+    a truncated frame. `rgb` is uint8 or float32 display values in [0, 1]; for EXR, float32
+    is taken as scene-linear as it is, uint8 as sRGB (linearised). PNG/TIFF may be 16-bit;
+    EXR is half-float. `alpha` (H, W) is written where the format holds it."""
     p = Path(path)
     tmp = temp_sibling(p)
     try:
         if p.suffix.lower() == ".exr":
-            _write_exr(tmp, rgb)
+            _write_exr(tmp, rgb, alpha)
         else:
-            bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-            if bit_depth == 16:
-                bgr = bgr.astype(np.uint16) * 257
-            if not cv2.imwrite(str(tmp), bgr):
-                raise MediaError("could not write image", p)
+            _write_cv2(tmp, p, rgb, bit_depth, alpha)
         os.replace(tmp, p)
     except BaseException:
         remove_quietly(tmp)
         raise
 
 
-def _write_exr(path: Path, rgb: np.ndarray) -> None:
-    linear = srgb_to_linear(rgb.astype(np.float32) / 255.0)
-    frame = av.VideoFrame.from_ndarray(
-        np.ascontiguousarray(linear), format="gbrpf32le", channel_last=True
-    )
+def _at_depth(values: np.ndarray, bit_depth: int) -> np.ndarray:
+    """uint8/uint16/float values as the integer type of `bit_depth` (rounded, clipped)."""
+    if bit_depth == 16:
+        if values.dtype == np.uint16:
+            return values
+        if values.dtype == np.uint8:
+            return values.astype(np.uint16) * np.uint16(257)
+        out = np.clip(values, 0.0, 1.0) * np.float32(65535)
+        return np.rint(out, out=out).astype(np.uint16)
+    return to_uint8(values)
+
+
+def _write_cv2(
+    tmp: Path, p: Path, rgb: np.ndarray, bit_depth: int, alpha: np.ndarray | None
+) -> None:
+    holds_alpha = p.suffix.lower() in (".png", ".tif", ".tiff", ".webp")
+    planes = [rgb[..., 2], rgb[..., 1], rgb[..., 0]]
+    if alpha is not None and holds_alpha:
+        planes.append(alpha)
+    if p.suffix.lower() in (".jpg", ".jpeg", ".bmp", ".webp"):
+        bit_depth = 8
+    image = np.dstack([_at_depth(np.asarray(c), bit_depth) for c in planes])
+    if not cv2.imwrite(str(tmp), image):
+        raise MediaError("could not write image", p)
+
+
+def _write_exr(path: Path, rgb: np.ndarray, alpha: np.ndarray | None = None) -> None:
+    if rgb.dtype == np.uint8:
+        linear = srgb_to_linear(rgb.astype(np.float32) / 255.0)
+    else:
+        linear = rgb.astype(np.float32, copy=False)
+    fmt = "gbrpf32le"
+    if alpha is not None:
+        a = alpha.astype(np.float32)
+        if alpha.dtype != np.float32:
+            a /= float(np.iinfo(alpha.dtype).max)
+        linear = np.dstack([linear, a])
+        fmt = "gbrapf32le"
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(linear), format=fmt, channel_last=True)
     cc = av.CodecContext.create("exr", "w")
     cc.width, cc.height = rgb.shape[1], rgb.shape[0]
-    cc.pix_fmt = "gbrpf32le"
+    cc.pix_fmt = fmt
     cc.time_base = Fraction(1, 25)
     cc.options = {"format": "half", "compression": "zip16"}
     frame.pts = 0

@@ -20,6 +20,7 @@ import numpy as np
 from vidstyle import notices
 from vidstyle.errors import MediaError
 from vidstyle.io.patterns import is_image_sequence
+from vidstyle.io.timecode import read as read_timecode
 from vidstyle.io.timeline import divx_packed_bframes, rate_text, repair_timestamps
 
 #: Container metadata key holding the true (unpadded, coded-orientation) size "WxH" of a video
@@ -60,6 +61,10 @@ class VideoInfo:
     audio: tuple[AudioInfo, ...] = field(default_factory=tuple)
     is_vfr: bool = False
     is_image_sequence: bool = False
+    #: the pictures carry an alpha channel (yuva444p10le, rgba, gbrapf32le, 4-channel PNG)
+    has_alpha: bool = False
+    #: SMPTE start timecode of the first frame ("01:00:00:00", ";" for drop-frame); "" if none
+    timecode: str = ""
 
     @property
     def coded_size(self) -> tuple[int, int]:
@@ -177,6 +182,9 @@ def _scan_cached(resolved: str, size: int, mtime_ns: int, shown: str) -> Scan:
 def _scan_container(container: av.container.InputContainer, path: Path) -> Scan:
     vs = video_stream(container, path)
     cc = vs.codec_context
+    # The container's colour tags (mov `colr`, mkv Colour), read before decoding: some decoders
+    # (ProRes) overwrite them with the first picture's header, which may be untagged.
+    declared_color = (cc.color_range, cc.colorspace, cc.color_primaries, cc.color_trc)
     tb = vs.time_base or Fraction(1, 90000)
     labels: list[int | None] = []  # pts of every frame's packet, in decode order
     ends: list[int] = []
@@ -256,10 +264,12 @@ def _scan_container(container: av.container.InputContainer, path: Path) -> Scan:
         codec=cc.codec.canonical_name,
         pix_fmt=pix_fmt,
         bit_depth=_bit_depth(pix_fmt),
-        color_range=_tag(cc.color_range, first.color_range),
-        colorspace=_tag(cc.colorspace, first.colorspace, unspecified=2),
-        color_primaries=_tag(cc.color_primaries, first.color_primaries, unspecified=2),
-        color_trc=_tag(cc.color_trc, first.color_trc, unspecified=2),
+        color_range=_tag(declared_color[0], cc.color_range, first.color_range),
+        colorspace=_tag(declared_color[1], cc.colorspace, first.colorspace, unspecified=2),
+        color_primaries=_tag(
+            declared_color[2], cc.color_primaries, first.color_primaries, unspecified=2
+        ),
+        color_trc=_tag(declared_color[3], cc.color_trc, first.color_trc, unspecified=2),
         sample_aspect_ratio=Fraction(sar) if sar else None,
         audio=tuple(
             AudioInfo(
@@ -273,6 +283,8 @@ def _scan_container(container: av.container.InputContainer, path: Path) -> Scan:
         ),
         is_vfr=_is_vfr(deltas),
         is_image_sequence=False,
+        has_alpha=has_alpha(pix_fmt),
+        timecode=read_timecode(container, vs),
     )
     return Scan(
         info=info,
@@ -372,8 +384,17 @@ def _bit_depth(pix_fmt: str | None) -> int:
         return 8
 
 
-def _tag(stream_value: int | None, frame_value: int | None, unspecified: int = 0) -> int:
-    for v in (stream_value, frame_value):
+def has_alpha(pix_fmt: str | None) -> bool:
+    """Whether frames of `pix_fmt` carry an alpha channel."""
+    try:
+        return any(c.is_alpha for c in av.VideoFormat(pix_fmt).components)
+    except (TypeError, ValueError, av.FFmpegError):
+        return False
+
+
+def _tag(*values: int | None, unspecified: int = 0) -> int:
+    """The first value that says something (stream tags before the frame's)."""
+    for v in values:
         if v is not None and int(v) != unspecified:
             return int(v)
     return unspecified

@@ -6,6 +6,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 import cv2
@@ -20,11 +21,14 @@ from vidstyle.io.lifecycle import Closing
 from vidstyle.io.probe import Scan, VideoInfo, _scan, open_input, reason
 from vidstyle.io.timeline import FramePlacer, extend, frame_step
 
+if TYPE_CHECKING:
+    from vidstyle.io.working_space import WorkingSpace
+
 Container = av.container.InputContainer
 Stream = av.video.stream.VideoStream
 Unpacker = av.bitstream.BitStreamFilterContext
-#: decoded frame -> RGB at the reader's size, or (at the work size, at the reader's size)
-Converter = Callable[[av.VideoFrame], "np.ndarray | tuple[np.ndarray, np.ndarray]"]
+#: decoded frame -> (RGB at the work size, RGB at the reader's size or None, alpha or None)
+Converter = Callable[[av.VideoFrame], "tuple[np.ndarray, np.ndarray | None, np.ndarray | None]"]
 
 _ROTATE = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_CLOCKWISE}
 
@@ -72,12 +76,25 @@ def scale_flags(src: tuple[int, int], dst: tuple[int, int]) -> Interpolation:
 
 
 class RGBConverter:
-    """YUV (or RGB) frame -> upright RGB uint8 at a given size, in one swscale pass.
+    """YUV (or RGB) frame -> upright RGB at a given size, in one swscale pass.
+
+    8-bit output is uint8; with `deep` and a source of more than 8 bits, swscale converts to
+    16-bit RGB and the result is float32 in the working space (`space`, io/working_space.py),
+    so a 10-bit ramp keeps its 1024 levels. With `alpha` and a source that has one, the alpha
+    channel comes along from the same pass (uint8, or uint16 when deep).
 
     The source's colour matrix and range are passed explicitly (see colors.py); a reformatter
     is kept so swscale's context is built once, not per frame."""
 
-    def __init__(self, info: VideoInfo, size: tuple[int, int] | None):
+    def __init__(
+        self,
+        info: VideoInfo,
+        size: tuple[int, int] | None,
+        *,
+        deep: bool = False,
+        alpha: bool = False,
+        space: WorkingSpace | None = None,
+    ):
         self.info = info
         self.rotation = info.rotation
         self.out = size or (info.display_width, info.display_height)
@@ -88,6 +105,13 @@ class RGBConverter:
         self.rgb_source = colors.is_rgb_pix_fmt(info.pix_fmt)
         self.matrix = colors.matrix_for(info.colorspace, info.width, info.height)
         self.range = colors.sws_range(colors.is_full_range(info.color_range, info.pix_fmt))
+        self.deep = deep and info.bit_depth > 8
+        self.alpha = alpha and info.has_alpha
+        self.space = None if space is None or space.identity else space
+        if self.deep:
+            self.format = "rgba64le" if self.alpha else "rgb48le"
+        else:
+            self.format = "rgba" if self.alpha else "rgb24"
         self.reformatter = VideoReformatter()
         if self.crop is None:
             self.sws_size = coded_target
@@ -97,25 +121,34 @@ class RGBConverter:
             self.cv_size = coded_target if coded_target != self.crop else None
         self.flags = scale_flags((cw, ch), coded_target)
 
-    def __call__(self, frame: av.VideoFrame) -> np.ndarray:
+    def __call__(self, frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray | None]:
+        """(RGB, alpha or None) of one decoded frame."""
         w, h = self.sws_size
         kwargs: dict[str, object] = {}
         if not self.rgb_source:
             kwargs = {"src_colorspace": self.matrix, "src_color_range": self.range}
         out = self.reformatter.reformat(
-            frame, width=w, height=h, format="rgb24", interpolation=self.flags, threads=1,
+            frame, width=w, height=h, format=self.format, interpolation=self.flags, threads=1,
             **kwargs,
         )  # fmt: skip
-        rgb = out.to_ndarray()
+        pixels = out.to_ndarray()
         if self.crop is not None:
-            rgb = rgb[: self.crop[1], : self.crop[0]]
+            pixels = pixels[: self.crop[1], : self.crop[0]]
             if self.cv_size is not None:
                 shrink = bool(self.flags & Interpolation.AREA)
                 interp = cv2.INTER_AREA if shrink else cv2.INTER_CUBIC
-                rgb = cv2.resize(rgb, self.cv_size, interpolation=interp)
+                pixels = cv2.resize(pixels, self.cv_size, interpolation=interp)
         if self.rotation:
-            rgb = rotate_upright(rgb, self.rotation)
-        return np.ascontiguousarray(rgb)
+            pixels = rotate_upright(pixels, self.rotation)
+        alpha = np.ascontiguousarray(pixels[..., 3]) if self.alpha else None
+        rgb = pixels[..., :3] if self.alpha else pixels
+        if not self.deep:
+            return np.ascontiguousarray(rgb), alpha
+        values = rgb.astype(np.float32)
+        values *= np.float32(1 / 65535)
+        if self.space is not None:
+            values = self.space.to_working(values)
+        return values, alpha
 
 
 class VideoReader(Closing):
@@ -133,6 +166,9 @@ class VideoReader(Closing):
         end_index: int | None = None,
         threads: int = 0,
         work_size: tuple[int, int] | None = None,
+        deep: bool = False,
+        alpha: bool = False,
+        space: WorkingSpace | None = None,
     ):
         self.path = Path(path)
         self._scan: Scan = _scan(self.path)
@@ -146,6 +182,10 @@ class VideoReader(Closing):
             start_index, end_index, self.info.frame_count
         )
         self.threads = int(threads)
+        #: float32 working-space frames from >8-bit sources (else uint8, as 8-bit sources give)
+        self.deep = bool(deep) and self.info.bit_depth > 8
+        self.alpha = bool(alpha) and self.info.has_alpha  # Frame.alpha, at the reader's size
+        self.space = space
         self._container: av.container.InputContainer | None = None
         # close() may come from another thread than the one iterating (prefetch threads):
         # never close the container in the middle of a demux/decode call.
@@ -204,11 +244,22 @@ class VideoReader(Closing):
         return stream, self._converter(), _unpacker(stream)
 
     def _converter(self) -> Converter:
-        full = RGBConverter(self.info, self.size)
+        kw = {"deep": self.deep, "space": self.space}
+        full = RGBConverter(self.info, self.size, alpha=self.alpha, **kw)
         if self.work_size is None:
-            return full
-        small = RGBConverter(self.info, self.work_size)  # swscale's area filter, from YUV
-        return lambda frame: (small(frame), full(frame))
+
+            def one(frame: av.VideoFrame) -> tuple[np.ndarray, None, np.ndarray | None]:
+                rgb, alpha = full(frame)
+                return rgb, None, alpha
+
+            return one
+        small = RGBConverter(self.info, self.work_size, **kw)  # swscale's area filter, from YUV
+
+        def two(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+            rgb, alpha = full(frame)
+            return small(frame)[0], rgb, alpha
+
+        return two
 
     def _frames(self, container: Container) -> Iterator[Frame]:
         trust = self._scan.seekable and self._key not in _DISTRUSTED
@@ -285,10 +336,8 @@ class VideoReader(Closing):
     def _frame(self, index: int, frame: av.VideoFrame, convert: Converter) -> Frame:
         """Frame `index`, timed from the timeline (its label only where that agrees)."""
         pts = extend(self._scan.pts, index, frame_step(self.info.rate, self.info.time_base))
-        rgb = convert(frame)
-        if isinstance(rgb, tuple):
-            return Frame(index, pts, self.info.time_base, rgb[0], full=rgb[1])
-        return Frame(index, pts, self.info.time_base, rgb)
+        rgb, full, alpha = convert(frame)
+        return Frame(index, pts, self.info.time_base, rgb, full=full, alpha=alpha)
 
     def _check(self, placer: FramePlacer, ended: bool) -> None:
         """Say what the decoder did that the container did not announce (once per file)."""

@@ -7,18 +7,29 @@ import os
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 
+from vidstyle import notices
 from vidstyle.errors import MediaError
 from vidstyle.io.frames import Frame
-from vidstyle.io.images import read_rgb, resize_to, write_image
+from vidstyle.io.images import (
+    linear_to_srgb,
+    read_plate,
+    resize_to,
+    srgb_to_linear,
+    to_uint8,
+    write_image,
+)
 from vidstyle.io.lifecycle import Atomic, Closing
 from vidstyle.io.paths import check_writable, remove_stale_matching
 from vidstyle.io.patterns import is_image_sequence, list_sequence, parse_numbered
 from vidstyle.io.probe import VideoInfo
 from vidstyle.io.reader import check_range, check_size
+
+if TYPE_CHECKING:
+    from vidstyle.io.working_space import WorkingSpace
 
 DEFAULT_RATE = Fraction(24)
 
@@ -33,12 +44,19 @@ def _listing(pattern: str | os.PathLike[str]) -> list[tuple[int | None, Path]]:
 def probe_sequence(pattern: str | os.PathLike[str], *, rate: Fraction | None = None) -> VideoInfo:
     """Describe a sequence from its file list and its first image."""
     files = _listing(pattern)
-    first = read_rgb(files[0][1])
+    first, alpha = read_plate(files[0][1])
     rate = Fraction(rate) if rate else DEFAULT_RATE
     n = len(files)
     h, w = first.shape[:2]
     suffix = files[0][1].suffix.lower().lstrip(".")
-    depth = _bit_depth(files[0][1])
+    depth = _DEPTHS[first.dtype]
+    exr = suffix == "exr"
+    if exr:
+        pix_fmt = "gbrapf32le" if alpha is not None else "gbrpf32le"
+    else:
+        pix_fmt = {8: "rgb", 16: "rgb48le"}[depth]
+        pix_fmt = {"rgb": "rgba", "rgb48le": "rgba64le"}[pix_fmt] if alpha is not None else pix_fmt
+        pix_fmt = {"rgb": "rgb24"}.get(pix_fmt, pix_fmt)
     return VideoInfo(
         path=Path(os.fspath(pattern)),
         width=w,
@@ -52,26 +70,25 @@ def probe_sequence(pattern: str | os.PathLike[str], *, rate: Fraction | None = N
         duration=float(n / rate),
         start_time=0.0,
         codec={"jpg": "mjpeg", "jpeg": "mjpeg", "tif": "tiff"}.get(suffix, suffix),
-        pix_fmt={8: "rgb24", 16: "rgb48le", 32: "gbrpf32le"}.get(depth, "rgb24"),
+        pix_fmt=pix_fmt,
         bit_depth=depth,
         color_range=0,
         colorspace=0,  # RGB
         color_primaries=2,
-        color_trc=2,
+        color_trc=TRC_LINEAR if exr else 2,  # EXR holds scene-linear light
         sample_aspect_ratio=None,
         audio=(),
         is_vfr=False,
         is_image_sequence=True,
+        has_alpha=alpha is not None,
     )
 
 
-def _bit_depth(path: Path) -> int:
-    if path.suffix.lower() == ".exr":
-        return 16
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        return 8
-    return {np.dtype(np.uint16): 16, np.dtype(np.float32): 32}.get(img.dtype, 8)
+_FRAME_DTYPES = (np.dtype(np.uint8), np.dtype(np.float32))
+_ALPHA_SUFFIXES = (".png", ".tif", ".tiff", ".exr", ".webp")
+#: AVColorTransferCharacteristic LINEAR
+TRC_LINEAR = 8
+_DEPTHS = {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16, np.dtype(np.float32): 16}
 
 
 class ImageSequenceReader(Closing):
@@ -87,6 +104,9 @@ class ImageSequenceReader(Closing):
         end_index: int | None = None,
         threads: int = 0,
         work_size: tuple[int, int] | None = None,
+        deep: bool = False,
+        alpha: bool = False,
+        space: WorkingSpace | None = None,
     ):
         self.pattern = os.fspath(pattern)
         self.files = _listing(self.pattern)
@@ -94,6 +114,10 @@ class ImageSequenceReader(Closing):
         self.size = check_size(size) or (self.info.width, self.info.height)
         self.work_size = check_size(work_size) if work_size != self.size else None
         self.start_index, self.end_index = check_range(start_index, end_index, len(self.files))
+        #: float32 working-space frames from 16-bit and EXR files (else uint8, as today)
+        self.deep = bool(deep) and self.info.bit_depth > 8
+        self.alpha = bool(alpha)
+        self.space = None if space is None or space.identity else space
 
     @property
     def numbers(self) -> list[int | None]:
@@ -109,11 +133,30 @@ class ImageSequenceReader(Closing):
     def __iter__(self) -> Iterator[Frame]:
         tb = self.info.time_base
         for i in range(self.start_index, self.end_index):
-            rgb = resize_to(read_rgb(self.files[i][1]), self.size)
-            if self.work_size is None:
-                yield Frame(i, i, tb, rgb)
-            else:
-                yield Frame(i, i, tb, resize_to(rgb, self.work_size), full=rgb)
+            number, path = self.files[i]
+            rgb, alpha = self._picture(path)
+            rgb = resize_to(rgb, self.size)
+            if alpha is not None:
+                alpha = resize_to(alpha, self.size)
+            small = rgb if self.work_size is None else resize_to(rgb, self.work_size)
+            full = None if self.work_size is None else rgb
+            yield Frame(i, i, tb, small, full=full, alpha=alpha, number=number)
+
+    def _picture(self, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+        """(RGB uint8 or float32 working values, alpha at the file's depth or None)."""
+        rgb, alpha = read_plate(path)
+        alpha = alpha if self.alpha else None
+        if not self.deep or rgb.dtype == np.uint8:
+            if rgb.dtype == np.float32:  # scene-linear, shown as sRGB on the 8-bit path
+                return to_uint8(linear_to_srgb(rgb)), alpha
+            return to_uint8(rgb), alpha
+        if rgb.dtype == np.uint16:  # display-referred (PNG/TIFF): the working values as stored
+            values = rgb.astype(np.float32)
+            values *= np.float32(1 / 65535)
+            return values, alpha
+        if self.space is not None and self.space.transfer == "linear":
+            return self.space.to_working(rgb), alpha  # a scene-linear plate
+        return linear_to_srgb(rgb), alpha  # what write() made of display-referred values
 
 
 class ImageSequenceWriter(Atomic):
@@ -132,7 +175,7 @@ class ImageSequenceWriter(Atomic):
         rate: Fraction = DEFAULT_RATE,
         time_base: Fraction | None = None,
         first_number: int = 1,
-        bit_depth: int = 8,
+        bit_depth: int | None = None,
         template: VideoInfo | None = None,
         codec: str | None = None,
         crf: int | None = None,
@@ -140,9 +183,11 @@ class ImageSequenceWriter(Atomic):
         pix_fmt: str | None = None,
         audio_from: str | os.PathLike[str] | None = None,
         audio_window: tuple[float | None, float | None] = (None, None),
+        audio: bool = True,
         time_offset: int = 0,
         threads: int = 0,
         options: dict[str, str] | None = None,
+        space: WorkingSpace | None = None,
     ):
         self.pattern = os.fspath(pattern)
         numbered = parse_numbered(self.pattern)
@@ -155,11 +200,22 @@ class ImageSequenceWriter(Atomic):
         check_writable(numbered.name(first_number))
         # frames' temporaries left by a run that was killed (.shot.0007.png.vidstyle-tmp-...)
         remove_stale_matching(numbered.directory, f".{numbered.prefix}")
+        if bit_depth is None:  # follow the source: 16-bit PNG/TIFF from deep sources
+            bit_depth = 16 if template is not None and template.bit_depth > 8 else 8
         if bit_depth not in (8, 16):
             raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
         self.width, self.height = int(width), int(height)
         self.first_number = int(first_number)
         self.bit_depth = bit_depth
+        self.space = None if space is None or space.identity else space
+        suffix = os.path.splitext("frame" + numbered.suffix)[1].lower()
+        self.exr = suffix == ".exr"
+        self.holds_alpha = suffix in _ALPHA_SUFFIXES
+        if template is not None and template.has_alpha and not self.holds_alpha:
+            notices.warn(
+                f"alpha channel dropped: {suffix} files can't hold it (use .png, .tif or .exr)",
+                Path(self.pattern),
+            )
         self.rate = Fraction(rate)
         self.count = 0
         self.last_path: Path | None = None
@@ -168,17 +224,36 @@ class ImageSequenceWriter(Atomic):
     def path_for(self, number: int) -> Path:
         return self._numbered.name(number)
 
-    def write(self, rgb: np.ndarray, pts: int | None = None, duration: int | None = None) -> None:
-        """Write the next frame (pts/duration are accepted for symmetry and ignored: a
-        sequence's timing is its numbering and rate)."""
+    def write(
+        self,
+        rgb: np.ndarray,
+        pts: int | None = None,
+        duration: int | None = None,
+        alpha: np.ndarray | None = None,
+        number: int | None = None,
+    ) -> None:
+        """Write the next frame as file `number` (default: `first_number` + frames written).
+        pts/duration are accepted for symmetry and ignored: a sequence's timing is its
+        numbering and rate. `rgb` is uint8 or float32 working values (see VideoWriter)."""
         if self._closed:
             raise ValueError("write() on a closed ImageSequenceWriter")
-        if rgb.shape != (self.height, self.width, 3) or rgb.dtype != np.uint8:
+        if rgb.shape != (self.height, self.width, 3) or rgb.dtype not in _FRAME_DTYPES:
             raise ValueError(
-                f"expected ({self.height}, {self.width}, 3) uint8, got {rgb.shape} {rgb.dtype}"
+                f"expected ({self.height}, {self.width}, 3) uint8 or float32, "
+                f"got {rgb.shape} {rgb.dtype}"
             )
-        path = self.path_for(self.first_number + self.count)
-        write_image(path, rgb, bit_depth=self.bit_depth)
+        path = self.path_for(self.first_number + self.count if number is None else number)
+        picture = rgb
+        if rgb.dtype == np.float32 and self.exr:
+            if self.space is not None and self.space.transfer == "linear":
+                picture = self.space.from_working(rgb)  # back to the plate's scene-linear light
+            else:  # display-referred working values, linearised for EXR
+                picture = srgb_to_linear(rgb)
+        elif rgb.dtype == np.float32 and self.bit_depth == 8:
+            picture = to_uint8(rgb)
+        write_image(
+            path, picture, bit_depth=self.bit_depth, alpha=alpha if self.holds_alpha else None
+        )
         self.last_path = path
         self.count += 1
 

@@ -9,25 +9,40 @@ back to the stored orientation and the display matrix is set), and every audio s
 from __future__ import annotations
 
 import contextlib
-import dataclasses
+import functools
 import os
 import weakref
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 import cv2
 import numpy as np
 from av.video.reformatter import Interpolation, VideoReformatter
 
+from vidstyle import notices
 from vidstyle.config import EncodeSettings
 from vidstyle.errors import MediaError
 from vidstyle.io import colors
 from vidstyle.io.audio import AudioRemuxer
-from vidstyle.io.encoders import CodecPlan, plan_codec, require_encoder, with_chroma
+from vidstyle.io.encoders import (
+    AUTO,
+    CodecPlan,
+    choose_codec,
+    limited_range_only,
+    plan_codec,
+    require_encoder,
+    source_profile,
+    with_chroma,
+)
 from vidstyle.io.lifecycle import Atomic
 from vidstyle.io.paths import check_writable, remove_quietly, remove_stale, temp_sibling
-from vidstyle.io.probe import SOURCE_SIZE_KEY, VideoInfo, reason
+from vidstyle.io.probe import SOURCE_SIZE_KEY, VideoInfo, has_alpha, reason
+from vidstyle.io.timecode import apply as apply_timecode
+
+if TYPE_CHECKING:
+    from vidstyle.io.working_space import WorkingSpace
 
 _MOV_FAMILY = ("mp4", "mov", "m4v", "3gp", "3g2", "ipod", "ismv", "f4v")
 _HW_FAMILIES = ("nvenc", "qsv", "vaapi", "amf", "videotoolbox", "v4l2m2m", "mf")
@@ -37,6 +52,38 @@ _ROTATE_BACK = {
     270: cv2.ROTATE_90_COUNTERCLOCKWISE,
 }
 _TO_YUV = Interpolation.AREA | Interpolation.ACCURATE_RND
+#: (16-bit, with alpha) -> the packed RGB layout handed to swscale
+_PACKED = {
+    (False, False): "rgb24",
+    (False, True): "rgba",
+    (True, False): "rgb48le",
+    (True, True): "rgba64le",
+}
+_FRAME_DTYPES = (np.dtype(np.uint8), np.dtype(np.float32))
+
+
+def _to_u16(values: np.ndarray) -> np.ndarray:
+    """Float in [0, 1] -> uint16, rounded (values outside are clipped: the encoder's range)."""
+    out = np.clip(values, 0.0, 1.0) * np.float32(65535)
+    return np.rint(out, out=out).astype(np.uint16)
+
+
+def _alpha_u16(alpha: np.ndarray) -> np.ndarray:
+    if alpha.dtype == np.uint16:
+        return alpha
+    if alpha.dtype == np.uint8:
+        return alpha.astype(np.uint16) * np.uint16(257)
+    return _to_u16(alpha.astype(np.float32))
+
+
+def _alpha_u8(alpha: np.ndarray) -> np.ndarray:
+    if alpha.dtype == np.uint8:
+        return alpha
+    if alpha.dtype == np.uint16:
+        return ((alpha.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    return (np.clip(alpha, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
 #: How far ahead of the video the audio is fed to the muxer (seconds).
 AUDIO_LEAD = 0.5
 
@@ -80,19 +127,25 @@ class VideoWriter(Atomic):
         height: int,
         rate: Fraction | None,
         time_base: Fraction,
-        codec: str = "libx264",
+        codec: str | None = AUTO,
         crf: int | None = 18,
         preset: str | None = None,
         pix_fmt: str | None = None,
         template: VideoInfo | None = None,
         audio_from: str | os.PathLike[str] | None = None,
         audio_window: tuple[float | None, float | None] = (None, None),
+        audio: bool = True,
         time_offset: int = 0,
         threads: int = 0,
         options: dict[str, str] | None = None,
+        space: WorkingSpace | None = None,
     ):
         self.path = Path(path)
         check_writable(self.path)
+        #: carry audio_from's audio streams (False: only its subtitles)
+        self.keep_audio = bool(audio)
+        #: float frames are in this working space; converted back to the source's encoding
+        self.space = None if space is None or space.identity else space
         if width <= 0 or height <= 0:
             raise ValueError(f"invalid frame size {width}x{height}")
         self.width, self.height = int(width), int(height)
@@ -108,32 +161,42 @@ class VideoWriter(Atomic):
         coded = (self.height, self.width) if turned else (self.width, self.height)
         self.coded_size = coded
 
+        fmt = self._container_format()
+        if not codec or codec == AUTO:  # follows the container and the source
+            codec = choose_codec(fmt, template)
         family = codec.rsplit("_", 1)[-1]
         if family in _HW_FAMILIES:
             require_encoder(codec)
-        fmt = self._container_format()
-        self.plan: CodecPlan = plan_codec(
-            codec,
+        plan_kw = dict(
             crf=crf,
             preset=preset,
-            pix_fmt=pix_fmt,
             container_format=fmt,
             source_bit_depth=template.bit_depth if template else 8,
             options=options,
             source_pix_fmt=template.pix_fmt if template else None,
+            source_alpha=bool(template and template.has_alpha),
+            source_profile=source_profile(template),
         )
+        self.plan: CodecPlan = plan_codec(codec, pix_fmt=pix_fmt, **plan_kw)  # type: ignore[arg-type]
         sx, sy = self.plan.subsampling
         if pix_fmt is None and (coded[0] % sx or coded[1] % sy):
             # An odd size can't be 4:2:0 or 4:2:2: encode 4:4:4 (same bit depth) so the file
             # has exactly the source's size; pad only if the encoder has no 4:4:4.
             supported = [f.name for f in (av.codec.Codec(codec, "w").video_formats or ())]
             full = with_chroma(self.plan.pix_fmt, "444", supported)
-            if full is not None:
-                self.plan = dataclasses.replace(self.plan, pix_fmt=full)
+            if full is not None:  # planned again: ProRes's profile follows the format
+                self.plan = plan_codec(codec, pix_fmt=full, **plan_kw)  # type: ignore[arg-type]
                 sx, sy = self.plan.subsampling
         self.enc_size = (-(-coded[0] // sx) * sx, -(-coded[1] // sy) * sy)
         self.padded = self.enc_size != coded
         self.color = self._output_color()
+        if template is not None and template.has_alpha and not self.plan.alpha and not pix_fmt:
+            where = self.path.suffix.lower().lstrip(".") or "this container"
+            notices.warn(
+                f"alpha channel dropped: {where}/{self.plan.name} can't hold it; "
+                "use .mov (ProRes 4444) or .mkv (FFV1)",
+                self.path,
+            )
 
         remove_stale(self.path)  # left by a run that was killed (SIGKILL, power cut)
         self._tmp = temp_sibling(self.path)
@@ -146,6 +209,7 @@ class VideoWriter(Atomic):
         self._durations: dict[int, int] = {}
         self._held: av.Packet | None = None
         self._first_dts: int | None = None
+        self._last_dts: int | None = None
         self._end_pts: int | None = None
         self._reformatter = VideoReformatter()
         self._audio: AudioRemuxer | None = None
@@ -181,14 +245,24 @@ class VideoWriter(Atomic):
             return colors.output_color(
                 colorspace=None, color_range=None, color_primaries=None, color_trc=None,
                 source_width=self.coded_size[0], source_height=self.coded_size[1],
-                rgb_output=self.plan.rgb,
+                rgb_output=self.plan.rgb, limited_only=limited_range_only(self.plan.name),
             )  # fmt: skip
         return colors.output_color(
             colorspace=t.colorspace, color_range=t.color_range,
             color_primaries=t.color_primaries, color_trc=t.color_trc,
             source_width=t.width, source_height=t.height, source_pix_fmt=t.pix_fmt,
-            rgb_output=self.plan.rgb,
+            rgb_output=self.plan.rgb, limited_only=limited_range_only(self.plan.name),
         )  # fmt: skip
+
+    def _tag_frame(self, frame: av.VideoFrame) -> None:
+        """Tag each picture like the stream: some encoders (ProRes) write the *frame's*
+        primaries/transfer/matrix into the bitstream, and decoders trust those over the
+        container's, so an untagged frame undoes the stream's tags."""
+        c = self.color
+        frame.color_primaries = c.color_primaries
+        frame.color_trc = c.color_trc
+        frame.colorspace = c.colorspace
+        frame.color_range = c.color_range
 
     def _setup(
         self,
@@ -236,6 +310,9 @@ class VideoWriter(Atomic):
         if self.padded:
             out.metadata[SOURCE_SIZE_KEY] = f"{self.coded_size[0]}x{self.coded_size[1]}"
         self._stream = vs
+        if self.template is not None:  # where this render starts in the source's timecode
+            skipped = self.time_offset * self.time_base
+            apply_timecode(vs, self.template.timecode, skipped, self.rate, self.path)
         if audio_from is not None:
             self._audio = AudioRemuxer(
                 out,
@@ -243,6 +320,7 @@ class VideoWriter(Atomic):
                 audio_window,
                 offset=self.time_offset * self.time_base,
                 dest=self.path,
+                audio=self.keep_audio,
             )
         try:
             out.start_encoding()
@@ -254,15 +332,26 @@ class VideoWriter(Atomic):
 
     # -- writing -----------------------------------------------------------------------------
 
-    def write(self, rgb: np.ndarray, pts: int | None = None, duration: int | None = None) -> None:
-        """Queue one upright RGB uint8 frame. pts in `time_base` (None: next frame at `rate`);
-        duration (same units) only if it must differ from the gap to the next frame's pts."""
+    def write(
+        self,
+        rgb: np.ndarray,
+        pts: int | None = None,
+        duration: int | None = None,
+        alpha: np.ndarray | None = None,
+    ) -> None:
+        """Queue one upright RGB frame: uint8, or float32 in the working space (kept at the
+        encoder's depth). pts in `time_base` (None: next frame at `rate`); duration (same
+        units) only if it must differ from the gap to the next frame's pts. `alpha` (H, W)
+        (uint8, uint16 or float in [0, 1]) is written where the pixel format holds alpha."""
         if self._closed:
             raise ValueError("write() on a closed VideoWriter")
-        if rgb.shape != (self.height, self.width, 3) or rgb.dtype != np.uint8:
+        if rgb.shape != (self.height, self.width, 3) or rgb.dtype not in _FRAME_DTYPES:
             raise ValueError(
-                f"expected ({self.height}, {self.width}, 3) uint8, got {rgb.shape} {rgb.dtype}"
+                f"expected ({self.height}, {self.width}, 3) uint8 or float32, "
+                f"got {rgb.shape} {rgb.dtype}"
             )
+        if alpha is not None and alpha.shape != (self.height, self.width):
+            raise ValueError(f"alpha must be ({self.height}, {self.width}), got {alpha.shape}")
         if pts is None:
             pts = self._default_pts()
         pts = int(pts)
@@ -270,7 +359,7 @@ class VideoWriter(Atomic):
             raise ValueError(f"pts must increase: {pts} after {self._last_pts}")
         if self._first_pts is None:
             self._first_pts = pts
-        frame = self._to_frame(rgb)
+        frame = self._to_frame(rgb, alpha)
         if self._pending is not None:
             prev_frame, prev_pts, prev_dur = self._pending
             self._encode(prev_frame, prev_pts, prev_dur or pts - prev_pts)
@@ -290,16 +379,17 @@ class VideoWriter(Atomic):
             return self.time_offset
         return self._first_pts + round(self._frames / (self.rate * self.time_base))
 
-    def _to_frame(self, rgb: np.ndarray) -> av.VideoFrame:
-        img = rgb
+    def _to_frame(self, rgb: np.ndarray, alpha: np.ndarray | None = None) -> av.VideoFrame:
+        img = self._pixels(rgb, alpha)
         if self.rotation:
             img = cv2.rotate(img, _ROTATE_BACK[self.rotation])
         if self.padded:
             w, h = self.coded_size
             ew, eh = self.enc_size
             img = np.pad(img, ((0, eh - h), (0, ew - w), (0, 0)), mode="edge")
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
-        if self.plan.pix_fmt == "rgb24":
+        layout = _PACKED[(img.dtype == np.uint16, img.shape[2] == 4)]
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format=layout)
+        if self.plan.pix_fmt == layout:
             return frame
         if self.plan.rgb:
             return self._reformatter.reformat(frame, format=self.plan.pix_fmt, threads=1)
@@ -312,12 +402,38 @@ class VideoWriter(Atomic):
             threads=1,
         )
 
+    def _pixels(self, rgb: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+        """The packed array handed to swscale: RGB(A), 8-bit for uint8 frames (the fast path),
+        16-bit for float frames and for deep alpha, with the alpha where the encoder keeps it."""
+        keep_alpha = alpha is not None and self.holds_alpha
+        if rgb.dtype == np.uint8:
+            if not keep_alpha:
+                return rgb
+            if alpha.dtype == np.uint8 or self.plan_depth <= 8:  # type: ignore[union-attr]
+                return np.dstack([rgb, _alpha_u8(alpha)])  # type: ignore[arg-type]
+            colour = rgb.astype(np.uint16) * np.uint16(257)
+        else:
+            colour = _to_u16(rgb if self.space is None else self.space.from_working(rgb))
+        if not keep_alpha:
+            return colour
+        return np.dstack([colour, _alpha_u16(alpha)])  # type: ignore[arg-type]
+
+    @functools.cached_property
+    def holds_alpha(self) -> bool:
+        """Whether the encoder's pixel format keeps an alpha channel."""
+        return has_alpha(self.plan.pix_fmt)
+
+    @functools.cached_property
+    def plan_depth(self) -> int:
+        return max(c.bits for c in av.VideoFormat(self.plan.pix_fmt).components)
+
     def _encode(self, frame: av.VideoFrame | None, pts: int = 0, duration: int = 0) -> None:
         try:
             if frame is not None:
                 out_pts = pts - self.time_offset
                 frame.pts = out_pts
                 frame.time_base = self.time_base
+                self._tag_frame(frame)
                 self._durations[out_pts] = max(1, int(duration))
                 end = out_pts + max(1, int(duration))
                 self._end_pts = end if self._end_pts is None else max(self._end_pts, end)
@@ -327,6 +443,7 @@ class VideoWriter(Atomic):
             raise MediaError(f"encoding failed ({reason(e)})", self.path) from None
 
     def _mux_video(self, packet: av.Packet) -> None:
+        self._repair_dts(packet)
         if packet.pts is not None and packet.pts in self._durations:
             packet.duration = self._durations.pop(packet.pts)
         if len(self._durations) > 1024:  # an encoder that rewrites pts: don't grow forever
@@ -339,6 +456,21 @@ class VideoWriter(Atomic):
         held, self._held = self._held, packet
         if held is not None:
             self._container.mux(held)
+
+    def _repair_dts(self, packet: av.Packet) -> None:
+        """libx265 leaves the dts of clips of one or two frames uninitialised (seen:
+        -7.7e10, after the pts, different from run to run), which MP4 refuses ("pts/dts pair
+        unsupported"). A dts after its pts, or more than a reorder window before it, becomes
+        the next one the muxer can take."""
+        pts, dts = packet.pts, packet.dts
+        if pts is None or dts is None:
+            return
+        window = 64 * max(1, round(1 / (self.rate * self.time_base)))  # far beyond any GOP's delay
+        if pts - window <= dts <= pts and (self._last_dts is None or dts > self._last_dts):
+            self._last_dts = dts
+            return
+        packet.dts = pts if self._last_dts is None else min(pts, self._last_dts + 1)
+        self._last_dts = packet.dts
 
     def _last_duration(self, last_pts: int, explicit: int | None) -> int:
         """The last frame's duration: given, else the source's (template) when this is the

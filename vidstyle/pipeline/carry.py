@@ -58,7 +58,7 @@ def carry_loop(
             outputs.append(out)
             previous = out
         t2 = time.perf_counter()
-        rgbs = stylizer.download(stylizer.finish(torch.cat(outputs), x))
+        rgbs = stylizer.download(stylizer.finish(torch.cat(outputs), x), deep=batch[0][0].deep)
         clock.add("carry", t2 - t1)
         clock.add("finish", time.perf_counter() - t2)
         processed += len(batch)

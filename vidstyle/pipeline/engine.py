@@ -45,6 +45,8 @@ from vidstyle.io import (
     probe,
     writer_options,
 )
+from vidstyle.io.images import to_uint8
+from vidstyle.io.working_space import working_space_for
 from vidstyle.pipeline.carry import carry_loop
 from vidstyle.pipeline.lanes import Segment, lanes_loop, plan_segments
 from vidstyle.pipeline.stages import BackgroundSink, Prefetch, StageClock, batched, ordered_map
@@ -119,6 +121,8 @@ def _flow_pairs(
         previous = None
         for frame in frames:
             small = shrink(frame.rgb, flow_side)
+            if small.dtype != np.uint8:  # deep frames: flow and cut detection work in 8 bits
+                small = to_uint8(small)
             yield frame, small, previous
             previous = small
 
@@ -207,8 +211,17 @@ def render(
     progress: bool = True,
     flow_workers: int | None = None,
     rate: Fraction | None = None,
+    start_number: int | None = None,
+    intermediate: bool = False,
 ) -> RenderStats:
     """Stylize `source` into `output` (written atomically). Returns timings and counts.
+
+    `intermediate` (farm chunks): deep sources' frames are written as working-space values,
+    which the assembly reads back and converts once (a 16-bit intermediate can't hold
+    scene-linear values above 1).
+
+    An image-sequence output is numbered like the source's files (plate.1001.exr ->
+    out.1001.exr), or from 1 for a video source; `start_number` numbers source frame 0 instead.
 
     `keep_timestamps` writes source timestamps unchanged (farm chunks, assembled later);
     otherwise the first written frame starts at time 0 and audio is trimmed to match.
@@ -220,7 +233,8 @@ def render(
             stats = _render(
                 source, output, stylizer, settings, frames=frames,
                 keep_timestamps=keep_timestamps, audio=audio, progress=progress,
-                flow_workers=flow_workers, rate=rate,
+                flow_workers=flow_workers, rate=rate, start_number=start_number,
+                intermediate=intermediate,
             )  # fmt: skip
     except Exception as exc:
         attach_file(exc, source)
@@ -241,6 +255,8 @@ def _render(
     progress: bool,
     flow_workers: int | None,
     rate: Fraction | None,
+    start_number: int | None,
+    intermediate: bool,
 ) -> RenderStats:
     frames = frames or RenderRange()
     render_cfg, encode = settings.render, settings.encode
@@ -254,6 +270,7 @@ def _render(
     stats.size, stats.work_size = out_size, size
     # what a frame in flight holds: the working picture, and the full-size one when they differ
     frame_bytes = 3 * size[0] * size[1] + (3 * out_size[0] * out_size[1] if out_size != size else 0)
+    frame_bytes *= 4 if info.bit_depth > 8 else 1  # float32 pictures from deep sources
     end = info.frame_count if frames.end is None else min(frames.end, info.frame_count)
     if frames.start >= end:
         raise MediaError(
@@ -264,17 +281,27 @@ def _render(
     lanes = lane_count(render_cfg, stylizer.runtime.is_cuda, end - first)
     flow_workers = flow_workers or default_flow_workers(stylizer.runtime.is_cuda, lanes)
 
+    # Deep sources (>8 bits, float) travel as float32 in the working space; alpha beside them.
+    deep = info.bit_depth > 8
+    space = working_space_for(info.color_trc, info.color_primaries, mode=render_cfg.working_space)
     writer_kw = writer_options(out_size, info, encode)
-    if is_image_sequence(str(output)):  # numbered like the source frames they come from
-        writer_kw["first_number"] = frames.start + 1
+    writer_kw["space"] = None if intermediate else space
+    sequence_out = is_image_sequence(str(output))
+
+    def number_of(frame: Frame) -> int:
+        if start_number is not None:
+            return start_number + frame.index
+        return frame.number if frame.number is not None else frame.index + 1
+
     keep_audio = encode.audio if audio is None else audio
     timestamps = None
     if not keep_timestamps:
         timestamps = _first_kept_time(source, frames.start, end, info)
         writer_kw["time_offset"] = timestamps[0]
-    if keep_audio and info.audio and not keep_timestamps:
+    if not keep_timestamps and not info.is_image_sequence:  # audio and subtitles, trimmed
         writer_kw["audio_from"] = Path(source)
         writer_kw["audio_window"] = (timestamps[1], timestamps[2])
+        writer_kw["audio"] = keep_audio
     writer = open_writer(str(output), **writer_kw)
 
     bar = tqdm(
@@ -295,7 +322,10 @@ def _render(
             t1 = time.perf_counter()
             clock.add("upscale", t1 - t0)
             t0 = t1
-        writer.write(rgb, frame.pts)
+        if sequence_out:
+            writer.write(rgb, frame.pts, alpha=frame.alpha, number=number_of(frame))
+        else:
+            writer.write(rgb, frame.pts, alpha=frame.alpha)
         clock.add("encode", time.perf_counter() - t0)
         bar.update(1)
 
@@ -305,7 +335,7 @@ def _render(
     def decode(start: int, stop: int) -> Prefetch[Frame]:
         reader = open_reader(
             str(source), rate=rate, size=out_size, work_size=size, start_index=start,
-            end_index=stop,
+            end_index=stop, deep=deep, alpha=info.has_alpha, space=space,
         )  # fmt: skip
         return Prefetch(clock.timed("decode", reader), depth=depth, name="decode", owns=reader)
 
@@ -405,7 +435,7 @@ def _parallel_loop(
     for batch in batched(iter(decoded), batch_size):
         t0 = time.perf_counter()
         x = stylizer.upload([f.rgb for f in batch])
-        out = stylizer.download(stylizer.finish(stylizer.network(x), x))
+        out = stylizer.download(stylizer.finish(stylizer.network(x), x), deep=batch[0].deep)
         clock.add("network", time.perf_counter() - t0)
         stats.processed += len(batch)
         _emit(sink, out, batch, keep_from, stats)

@@ -111,7 +111,7 @@ class SeamMerger:
             if received < self._shares(self.next):
                 break
             del self._pending[self.next]
-            if total.dtype != np.uint8:
+            if total.dtype != np.uint8 and not done_frame.deep:
                 total = np.clip(np.rint(total), 0, 255).astype(np.uint8)
             ready.append((total, done_frame))
             self.next += 1
@@ -205,6 +205,7 @@ def _step(
             raw = stylizer.network(x)
         for i, lane in enumerate(group):
             previous[lane] = raw[i : i + 1]
-        for lane, rgb in zip(group, stylizer.download(stylizer.finish(raw, x)), strict=True):
+        finished = stylizer.download(stylizer.finish(raw, x), deep=items[group[0]][1].deep)
+        for lane, rgb in zip(group, finished, strict=True):
             outputs[lane] = rgb
     return outputs

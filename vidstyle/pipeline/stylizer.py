@@ -1,10 +1,11 @@
 """The compute core of the frame loop: frames in, stylized frames out, on the chosen device.
 
 Everything that touches pixels between decode and encode happens here, on the device: upload of
-uint8 frames (pinned, non-blocking on CUDA), warping the previous output by the flow, the network
-(fused batch norm, channels_last, bf16/fp16 autocast), optional tiling, colour preservation and the
-strength blend, and conversion back to uint8; in `carry` mode, the blend of each frame's paint
-with the warped previous output (models/contrast.py).
+uint8 frames, or float32 working-space frames from deep sources (pinned, non-blocking on CUDA),
+warping the previous output by the flow, the network (fused batch norm, channels_last, bf16/fp16
+autocast), optional tiling, colour preservation and the strength blend, and conversion back to
+uint8 (float32 for deep sources); in `carry` mode, the blend of each frame's paint with the warped
+previous output (models/contrast.py).
 """
 
 from __future__ import annotations
@@ -35,21 +36,22 @@ class Stylizer:
 
     # -- transfers -------------------------------------------------------------------------
     def upload(self, frames: list[np.ndarray]) -> torch.Tensor:
-        """uint8 (H, W, 3) frames -> float (N, 3, H, W) in [0, 1] on the device."""
+        """(H, W, 3) frames -> float (N, 3, H, W) on the device: uint8 scaled to [0, 1]; float32
+        working values as they are (deep sources: the network sees them clamped to [0, 1],
+        the strength mix the unclamped original)."""
         host = torch.from_numpy(np.stack(frames))
         if self.runtime.is_cuda:
             host = host.pin_memory()
-        dev = host.to(self.runtime.device, non_blocking=True)
-        return (
-            dev.permute(0, 3, 1, 2)
-            .float()
-            .div_(255.0)
-            .contiguous(memory_format=torch.channels_last)
-        )
+        dev = host.to(self.runtime.device, non_blocking=True).permute(0, 3, 1, 2)
+        if dev.dtype == torch.uint8:
+            dev = dev.float().div_(255.0)
+        return dev.contiguous(memory_format=torch.channels_last)
 
     @staticmethod
-    def download(images: torch.Tensor) -> list[np.ndarray]:
-        """float (N, 3, H, W) in [0, 1] -> uint8 (H, W, 3) numpy frames."""
+    def download(images: torch.Tensor, deep: bool = False) -> list[np.ndarray]:
+        """float (N, 3, H, W) -> (H, W, 3) numpy frames: uint8, or float32 when `deep`."""
+        if deep:
+            return list(images.float().permute(0, 2, 3, 1).contiguous().cpu().numpy())
         u8 = images.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
         host = u8.permute(0, 2, 3, 1).contiguous().cpu().numpy()
         return list(host)
@@ -66,6 +68,8 @@ class Stylizer:
 
         def run(f, p, m):
             return self.net(f, p, m).float()
+
+        frames = frames.clamp(0.0, 1.0)  # deep sources' working values may lie beyond [0, 1]
 
         if self.render.tile:
             return tiled(run, [frames, warm, mask], self.render.tile, self.render.tile_overlap)

@@ -27,4 +27,6 @@ def to_output(paint: np.ndarray, frame: Frame, strength: float = 1.0) -> np.ndar
     base = cv2.resize(frame.rgb, size, interpolation=cv2.INTER_CUBIC)
     detail = full.astype(np.float32) - base.astype(np.float32)
     out = up.astype(np.float32) + (1.0 - strength) * detail
+    if paint.dtype != np.uint8:  # deep: working values, kept as they are
+        return out
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
