@@ -204,3 +204,11 @@ def _random(settings: Settings) -> Settings:
     other = copy.deepcopy(settings)
     other.adapt.start = "random"
     return other
+
+
+def test_meta_train_without_a_budget_says_so(vidstyle_cli, tmp_path):
+    result = vidstyle_cli("meta", "train", tmp_path, tmp_path / "run")
+    assert result.code == 2
+    assert result.err_lines == [
+        "vidstyle: error: vidstyle meta train needs --minutes or --steps (or both)"
+    ]

@@ -1,7 +1,7 @@
 """Real-world footage and bad input (issue 15): DivX packed B-frames, repeated and missing
 timestamps, truncated files, output at the source's size, one line for every failure, batch
 going on past anything, no temporary left behind, and the smaller checks (--chunk 0, negative
---start, NTSC rates, --model with another style, an existing output).
+--start, --model with another style, an existing output). Frame rates: tests/test_rates.py.
 
 Every input is generated here with PyAV (tests/synth.py); runs use the tiny model.
 """
@@ -28,12 +28,9 @@ from tests.synth import (
     make_labelled_mkv,
     make_packed_bframes_avi,
     make_raw_h264,
-    make_sequence,
     make_text_file,
     make_truncated_mp4,
 )
-from vidstyle.cli_common import parse_rate
-from vidstyle.errors import ConfigError
 from vidstyle.io import open_reader, probe
 from vidstyle.io.paths import TMP_MARKER
 from vidstyle.io.timeline import FramePlacer, repair_timestamps
@@ -485,33 +482,6 @@ def test_truncated_matroska_is_noticed_by_its_duration(tmp_path: Path):
 
 
 # -- the smaller checks ----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "rate"),
-    [("24", Fraction(24)), ("23.976", Fraction(24000, 1001)), ("23.98", Fraction(24000, 1001)),
-     ("29.97", Fraction(30000, 1001)), ("59.94", Fraction(60000, 1001)), ("25.0", Fraction(25)),
-     ("30000/1001", Fraction(30000, 1001)), ("12.5", Fraction(25, 2))],
-)  # fmt: skip
-def test_one_rate_parser_keeps_ntsc_rates_exact(text: str, rate: Fraction):
-    assert parse_rate(text) == rate
-
-
-@pytest.mark.parametrize("bad", ["0", "-24", "fast", "1/0"])
-def test_bad_rates_are_config_errors(bad: str):
-    with pytest.raises(ConfigError):
-        parse_rate(bad)
-
-
-def test_farm_plan_rate_matches_the_main_job(vidstyle_cli, tmp_path, style_image, tiny_model):
-    pattern = make_sequence(tmp_path / "seq", frames=6)
-    job = tmp_path / "job.json"
-    planned = vidstyle_cli(
-        "farm", "plan", pattern, style_image, tmp_path / "out.mp4", "-o", job, "--rate",
-        "23.976", "--model", tiny_model, "--preset", "draft",
-    )  # fmt: skip
-    assert planned.code == 0, planned.err
-    assert json.loads(job.read_text())["input_rate"] == "24000/1001"
 
 
 @pytest.mark.parametrize(

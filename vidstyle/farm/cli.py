@@ -1,7 +1,8 @@
 """`vidstyle farm ...`: plan a job, run its tasks by hand or from a farm manager, or on Ray.
 
-The main CLI registers this sub-app with `app.add_typer(farm_app, name="farm")`. Both use
-vidstyle.cli_common for error handling and help texts.
+The main CLI (vidstyle.cli.root) registers this sub-app with `app.add_typer(farm_app,
+name="farm")`. Both use vidstyle.cli.common for error handling and help texts, and
+vidstyle.rates for --rate.
 """
 
 from __future__ import annotations
@@ -13,17 +14,17 @@ from pathlib import Path
 
 import typer
 
-from vidstyle.cli_common import (
+from vidstyle.cli.common import (
     MAX_SIDE_HELP,
     PRESET_HELP,
     QUIET_HELP,
     START_NUMBER_HELP,
     WORK_SIDE_HELP,
     WORKING_SPACE_HELP,
-    parse_rate,
     user_errors,
 )
 from vidstyle.errors import ConfigError
+from vidstyle.rates import parse_rate
 
 farm_app = typer.Typer(
     name="farm",

@@ -38,6 +38,7 @@ from vidstyle.config import RECURRENT_MODES, Settings, settings_from_dict
 from vidstyle.errors import ConfigError, MediaError, VidstyleError
 from vidstyle.io import frame_timestamps, is_image_sequence, open_reader, probe
 from vidstyle.io.patterns import list_sequence
+from vidstyle.rates import parse_rate
 
 JOB_VERSION = 1
 CHUNK_FORMATS = ("mkv", "png", "exr")
@@ -128,7 +129,7 @@ class Job:
 
     @property
     def rate(self) -> Fraction | None:
-        return Fraction(self.input_rate) if self.input_rate else None
+        return parse_rate(self.input_rate, "input_rate", self.path) if self.input_rate else None
 
     def resolved_settings(self) -> Settings:
         """The job's settings; refuses to render with another vidstyle version than the one

@@ -1,7 +1,8 @@
-"""What the main CLI and the farm sub-app share: how a command ends on an error, warnings on
-stderr, the frame-rate parser, and help texts.
+"""What every command shares (the main app's, `vidstyle meta` and the farm sub-app's): how a
+command ends on an error, warnings on stderr, help texts, and how options become settings.
 
-Its own module so that vidstyle.cli can import the farm sub-app and both import this.
+Importing it does not import the app (vidstyle.cli.root), so the farm sub-app (vidstyle.farm.cli)
+can import this while the app imports the farm sub-app.
 
 Every failure is one line on stderr, `vidstyle: error: FILE: what went wrong`, and a non-zero
 exit status: user errors (VidstyleError) as they are; anything unexpected (a bug, an odd
@@ -17,12 +18,11 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
-from fractions import Fraction
 from pathlib import Path
 
 import typer
 
-from vidstyle.errors import ConfigError, VidstyleError
+from vidstyle.errors import VidstyleError
 from vidstyle.notices import unexpected_line
 
 PRESET_HELP = "Settings preset from configs/: draft (CPU-friendly), balanced, best (GPU)."
@@ -127,28 +127,26 @@ def user_errors(interrupted: str) -> Callable[[Callable], Callable]:
     return decorate
 
 
-#: How close a decimal must be to N x 1000/1001 to stand for it (23.98 is 0.004 away).
-_NTSC_TOLERANCE = 0.005
+#: How the main app's commands (run, adapt, batch, eval, info) end on an error.
+command_errors = user_errors("unfinished outputs were removed, finished ones kept")
 
 
-def parse_rate(text: str | None, option: str = "--rate") -> Fraction | None:
-    """'24', '23.976', '30000/1001' -> an exact Fraction. Decimals that round an NTSC rate
-    (N x 1000/1001: 23.976, 23.98, 29.97, 47.952, 59.94, 119.88) become that exact fraction,
-    so every command times frames the same way."""
-    if text is None:
-        return None
-    text = str(text).strip()
-    try:
-        rate = Fraction(text)
-    except (ValueError, ZeroDivisionError):
-        what = f"{option} must be a number like 24, 23.976 or 30000/1001, not {text!r}"
-        raise ConfigError(what) from None
-    if rate <= 0:
-        raise ConfigError(f"{option} must be positive, not {text!r}")
-    if "." in text:
-        nominal = round(float(rate) * 1.001)
-        ntsc = Fraction(nominal * 1000, 1001)
-        if abs(float(rate - ntsc)) < _NTSC_TOLERANCE and abs(float(rate) - nominal) > 0.01:
-            return ntsc
-        return rate.limit_denominator(1001)
-    return rate
+def sizes(max_side: int | None, work_side: int | None) -> dict:
+    """--max-side N: the output's long side, and the network's unless --work-side says
+    otherwise; neither given: the preset's working size, the source's size out."""
+    return dict(output_max_side=max_side, max_side=work_side if work_side is not None else max_side)
+
+
+def _overrides(**sections: dict) -> dict:
+    return {
+        name: {k: v for k, v in table.items() if v is not None} for name, table in sections.items()
+    }
+
+
+def command_settings(preset, config, *, render=None, encode=None, adapt=None):
+    """The preset and config file, with the options the user gave (None: not given) on top."""
+    from vidstyle.config import load_settings
+
+    return load_settings(
+        preset, config, _overrides(render=render or {}, encode=encode or {}, adapt=adapt or {})
+    )

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import typer
 
-from vidstyle.cli_common import PRESET_HELP, QUIET_HELP
-from vidstyle.cli_common import user_errors as _user_errors
+from vidstyle.cli.common import PRESET_HELP, QUIET_HELP
+from vidstyle.cli.common import user_errors as _user_errors
+from vidstyle.errors import ConfigError
 
 meta_app = typer.Typer(
     help="Meta-learned start: train the shared body and style predictor over a style corpus.",
@@ -48,7 +49,7 @@ def train_command(
     from vidstyle.models.device import resolve_runtime
 
     if minutes is None and steps is None:
-        raise typer.BadParameter("give --minutes or --steps (or both)")
+        raise ConfigError("vidstyle meta train needs --minutes or --steps (or both)")
     settings = load_settings(preset)
     a = settings.adapt
     meta = MetaSettings(
