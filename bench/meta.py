@@ -90,8 +90,16 @@ class Reached(Exception):
     """Raised from the step callback: the target is met, the rest of the run is not needed."""
 
 
-def run_meta(net, sampler, style, settings, runtime, scorer, target, pictures):
-    """Adapt from the meta start, scoring at each checkpoint; stop once the target is met."""
+def run_meta(make_net, make_sampler, style, settings, runtime, scorer, target, pictures):
+    """Adapt from the meta start, scored after each checkpoint's number of steps; stop once
+    the target is met. With constant learning rates one run is scored along the way (a run of
+    N steps is the first N steps of a longer one); with a decaying schedule the schedule
+    depends on the step count, so each count is its own run, as `--steps N` would do it."""
+    if settings.meta_schedule != "constant":
+        return _independent_runs(make_net, make_sampler, style, settings, runtime, scorer,
+                                 target, pictures)  # fmt: skip
+    net = make_net()
+    sampler = make_sampler()
     scores = {0: scorer(net)}
     pictures[0] = scores[0][1]
 
@@ -115,6 +123,21 @@ def run_meta(net, sampler, style, settings, runtime, scorer, target, pictures):
             steps=META_CHECKPOINTS[-1],
             from_meta=True,
         )
+    return {str(k): v[0] for k, v in scores.items()}
+
+
+def _independent_runs(make_net, make_sampler, style, settings, runtime, scorer, target, pictures):
+    net = make_net()
+    scores = {0: scorer(net)}
+    pictures[0] = scores[0][1]
+    for steps in META_CHECKPOINTS[1:]:
+        net = make_net()
+        train_stylenet(net, make_sampler(), style, settings, runtime, "off", steps=steps,
+                       from_meta=True)  # fmt: skip
+        scores[steps] = scorer(net)
+        pictures[steps] = scores[steps][1]
+        if target is not None and scores[steps][0]["style"] <= target:
+            break
     return {str(k): v[0] for k, v in scores.items()}
 
 
@@ -188,10 +211,13 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="stop after this many new styles")
     parser.add_argument("--phase", choices=("random", "meta", "all"), default="all")
     parser.add_argument(
+        "--config", type=Path, help="TOML over the draft preset (e.g. another [adapt] schedule)"
+    )
+    parser.add_argument(
         "--card", action="store_true", help="write the summary into the shipped start's card"
     )
     args = parser.parse_args()
-    settings = load_settings("draft")
+    settings = load_settings("draft", args.config)
     a, side = settings.adapt, settings.render.max_side
     random_settings = copy.deepcopy(settings)
     random_settings.adapt.start = "random"
@@ -204,11 +230,16 @@ def main() -> None:
     frames = eval_frames(args.clip, side)
     results = json.loads(args.results.read_text()) if args.results.is_file() else {}
     start_sha = load_shipped().sha256 if args.phase != "random" else None
+    # how the meta phase adapts: the preset's schedule and rates (results depend on them)
+    protocol = f"{a.meta_schedule} affine {a.meta_affine_lr:g} body {a.meta_body_lr:g}"
     new = 0
     for item in corpus.styles("heldout"):
         entry = results.setdefault(item.sha256, {"style": item.path.name, "source": item.source})
-        if start_sha and entry.get("meta_start") != start_sha:
-            entry.pop("meta", None)  # scored against another start: score again
+        if start_sha and (entry.get("meta_start"), entry.get("meta_protocol")) != (
+            start_sha,
+            protocol,
+        ):
+            entry.pop("meta", None)  # scored against another start or schedule: score again
         todo = [p for p in ("random", "meta") if args.phase in (p, "all") and p not in entry]
         if not todo:
             continue
@@ -230,12 +261,11 @@ def main() -> None:
             save_picture(args.pictures / f"{key}_random.png", picture)
         if "meta" in todo:
             t0 = time.perf_counter()
-            net = initial_network(settings, style)[0]
             target = entry.get("random", {}).get("style")
             pictures: dict = {}
             entry["meta"] = run_meta(
-                net,
-                RunSampler(runs, a.crop, seed=a.seed),
+                lambda style=style: initial_network(settings, style)[0],
+                lambda: RunSampler(runs, a.crop, seed=a.seed),
                 style,
                 a,
                 runtime,
@@ -244,6 +274,7 @@ def main() -> None:
                 pictures,
             )
             entry["meta_start"] = start_sha
+            entry["meta_protocol"] = protocol
             entry["meta_seconds"] = round(time.perf_counter() - t0, 1)
             for step, picture in pictures.items():
                 save_picture(args.pictures / f"{key}_meta{step}.png", picture)

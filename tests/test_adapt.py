@@ -9,17 +9,18 @@ import torch
 
 from tests.synth import CUT_AT, frame_id, make_clip, make_sequence
 from vidstyle.adapt import adapt
-from vidstyle.adapt.adapt import training_fingerprint
+from vidstyle.adapt.adapt import training_fingerprint, work_side
 from vidstyle.adapt.cache import model_key
 from vidstyle.adapt.data import RunSampler, content_runs, video_runs
 from vidstyle.adapt.trainer import _chain_inputs, train_stylenet
-from vidstyle.config import load_settings
+from vidstyle.config import Settings, load_settings, training_mode
 from vidstyle.flow import warp_torch
 from vidstyle.io import VideoReader
 from vidstyle.models.device import resolve_runtime
 from vidstyle.models.losses import temporal_loss
 from vidstyle.models.stylenet import StyleNet, StyleNetConfig
 from vidstyle.pipeline.engine import render
+from vidstyle.pipeline.job import RenderJob
 from vidstyle.pipeline.stylizer import Stylizer
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
@@ -98,11 +99,140 @@ def test_carry_mode_reuses_the_per_frame_model_and_warm_does_not():
     assert fingerprint("warm") != fingerprint("off")
 
 
+# Every setting, by when it changes the trained weights (and so the adapted-model cache key),
+# with another valid value for it. A new setting fails test_every_setting_is_classified until it
+# is listed here (and, if it changes the weights, read by training_fingerprint).
+WEIGHT_SETTINGS = {
+    "always": {
+        "network.channels": [8, 16, 32],
+        "network.residual_blocks": 2,
+        "network.outer_kernel": 3,
+        "network.carry_max": 0.7,
+        "network.antialias": False,
+        "render.max_side": 256,  # the work size (a smaller output lowers it too)
+        "adapt.seed": 1,
+        "adapt.crop": 96,
+        "adapt.sample_runs": 8,
+        "adapt.style_scale": 1.5,
+    },
+    "while training (steps > 0)": {
+        "adapt.batch_size": 3,
+        "adapt.content_weight": 2.0,
+        "adapt.style_weight": 5.0,
+        "adapt.tv_weight": 0.01,
+    },
+    "while training from the meta start": {
+        "adapt.meta_affine_lr": 0.01,
+        "adapt.meta_body_lr": 1e-4,
+        "adapt.meta_schedule": "cosine",
+    },
+    "from a random start": {"adapt.learning_rate": 1e-3, "adapt.random_steps": 50},
+    "from the meta start on a CPU": {"adapt.cpu_steps": 5},
+    "from the meta start on a GPU": {"adapt.steps": 50},
+    "in temporal training (loss-only, warm)": {"adapt.sequence_length": 5},
+    "while training temporally": {
+        "adapt.temporal_weight": 10.0,
+        "render.flow": "raft",
+        "render.flow_max_side": 320,
+    },
+    "in warm training": {"adapt.burn_in": 2},
+    "never": {
+        "render.output_max_side": 4096,
+        "render.scene_cut": False,
+        "render.strength": 0.5,
+        "render.preserve_color": True,
+        "render.tile": 512,
+        "render.tile_overlap": 32,
+        "render.batch_size": 3,
+        "render.lanes": 2,
+        "render.lane_overlap": 4,
+        "render.carry": 0.5,
+        "render.carry_detail": 0.5,
+        "render.carry_tone_sigma": 8.0,
+        "render.carry_sigma": 4.0,
+        "render.device": "cuda",  # beyond the step count it chooses (on_cpu, below)
+        "render.precision": "fp32",  # rounding only
+        "render.working_space": "off",
+        "encode.codec": "libx265",
+        "encode.crf": 20,
+        "encode.preset": "slow",
+        "encode.pix_fmt": "yuv444p",
+        "encode.audio": False,
+    },
+}
+WHEN = {
+    "always": lambda c: True,
+    "while training (steps > 0)": lambda c: c["steps"] > 0,
+    "while training from the meta start": lambda c: c["meta"] and c["steps"] > 0,
+    "from a random start": lambda c: not c["meta"],
+    "from the meta start on a CPU": lambda c: c["meta"] and c["cpu"],
+    "from the meta start on a GPU": lambda c: c["meta"] and not c["cpu"],
+    "in temporal training (loss-only, warm)": lambda c: c["mode"] != "off",
+    "while training temporally": lambda c: c["mode"] != "off" and c["steps"] > 0,
+    "in warm training": lambda c: c["mode"] == "warm",
+    "never": lambda c: False,
+}
+#: Settings that choose how the network is trained (tested on their own, below).
+CHOOSE_THE_TRAINING = ["adapt.start", "render.temporal"]
+#: (temporal mode, adapt overrides, on a CPU): every way adaptation trains.
+TRAININGS = [
+    ("off", {}, True),
+    ("carry", {}, False),
+    ("off", {"cpu_steps": 0}, True),  # the meta start's prediction as is
+    ("loss-only", {}, True),
+    ("loss-only", {"cpu_steps": 0}, True),
+    ("off", {"start": "random"}, True),
+    ("loss-only", {"start": "random"}, False),
+    ("warm", {}, True),  # always from a random start
+]
+
+
+def _training_key(mode: str, adapt: dict, on_cpu: bool, change: dict | None = None) -> dict:
+    overrides = {"render": {"temporal": mode}, "adapt": dict(adapt), "network": {}, "encode": {}}
+    for name, value in (change or {}).items():
+        section, key = name.split(".")
+        overrides[section][key] = value
+    settings = load_settings("draft", None, overrides)
+    return training_fingerprint(settings, work_side([], settings.render.max_side), on_cpu)
+
+
+def test_every_setting_is_classified():
+    listed = [name for group in WEIGHT_SETTINGS.values() for name in group] + CHOOSE_THE_TRAINING
+    tables = {s: t for s, t in Settings().to_dict().items() if s != "preset"}
+    every = [f"{section}.{key}" for section, table in tables.items() for key in table]
+    assert sorted(listed) == sorted(every) and set(WEIGHT_SETTINGS) == set(WHEN)
+
+
+@pytest.mark.parametrize(
+    "group, name, value",
+    [(g, n, v) for g, table in WEIGHT_SETTINGS.items() for n, v in table.items()],
+)
+def test_cache_key_holds_exactly_what_changes_the_weights(group, name, value):
+    for mode, adapt_overrides, on_cpu in TRAININGS:
+        context = {
+            "mode": training_mode(mode),  # carry trains as off
+            "meta": mode != "warm" and adapt_overrides.get("start", "meta") == "meta",
+            "cpu": on_cpu,
+            "steps": adapt_overrides.get("cpu_steps", 20) if on_cpu else 200,
+        }
+        base = _training_key(mode, adapt_overrides, on_cpu)
+        changed = _training_key(mode, adapt_overrides, on_cpu, {name: value}) != base
+        assert changed == WHEN[group](context), (mode, adapt_overrides, on_cpu)
+
+
+def test_cache_key_follows_the_start_and_the_training_mode():
+    meta, random = _training_key("off", {}, True), _training_key("off", {"start": "random"}, True)
+    assert meta["adapt"]["start"] not in ("", "random") and meta != random
+    # warm always trains from scratch: asking for the meta start changes nothing
+    assert _training_key("warm", {}, True) == _training_key("warm", {"start": "random"}, True)
+    assert _training_key("loss-only", {}, True) != meta
+
+
 def test_adapt_writes_a_model_once_and_reuses_it(tmp_path, monkeypatch, style_image):
     monkeypatch.setenv("VIDSTYLE_CACHE", str(tmp_path / "cache"))
     clip = make_clip(tmp_path / "c.mp4", size=(64, 48), frames=6, audio=False)
     settings = load_settings("draft", overrides={"render": {"max_side": 64}})
-    settings.network.channels, settings.network.residual_blocks = (4, 8, 8), 1
+    settings.network = StyleNetConfig((4, 8, 8), 1, settings.network.outer_kernel)
     settings.adapt.start = "random"  # a tiny network: the shipped meta start does not fit it
     settings.adapt.random_steps, settings.adapt.crop, settings.adapt.sample_runs = 2, 32, 2
     first = adapt(style_image, [clip], settings, CPU, progress=False)
@@ -135,7 +265,7 @@ def test_scene_cut_resets_the_chain(tmp_path, tiny_model, mode):
 
     net, _ = load_model(tiny_model)
     stylizer = Stylizer(net, CPU, settings.render)
-    stats = render(clip, out, stylizer, settings, progress=False)
+    stats = render(RenderJob(clip, out, settings, progress=False), stylizer)
     assert stats.scene_cuts == [CUT_AT]
     with VideoReader(clip) as reader:
         frames = [f.rgb for f in reader]

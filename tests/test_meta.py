@@ -187,9 +187,7 @@ def test_adaptation_from_a_meta_start_needs_fewer_steps(tmp_path):
     corpus = load_corpus(make_corpus(tmp_path / "corpus"))
     MetaTrainer(corpus, _meta_settings(), CPU, tmp_path / "run").run(steps=150)
     start = load_meta_start(tmp_path / "run" / START)
-    settings = Settings()
-    settings.network.channels, settings.network.residual_blocks = TINY.channels, 1
-    settings.network.outer_kernel = TINY.outer_kernel
+    settings = Settings(network=TINY)
     style = style_tensor(corpus.styles("heldout")[0].path, 64)
     runs = image_runs([i.path for i in corpus.content()], 64)
     scratch = initial_network(_random(settings), style)[0]

@@ -1,24 +1,38 @@
 """Settings: defaults <- preset (configs/<name>.toml) <- --config FILE <- command-line options.
 
 Every knob lives in one of four tables, mirrored by the TOML files:
-[network] the style network's size, [adapt] how it is trained for a style, [render] how frames are
-processed, [encode] how the result is written.
+[network] the style network's architecture, [adapt] how it is trained for a style, [render] how
+frames are processed, [encode] how the result is written.
+
+The dataclasses below are the one place a default lives: each field's default is the `balanced`
+(default) preset's value, with a comment saying what it does. A preset file holds only what
+differs from them (configs/balanced.toml holds nothing but its description), so reading a
+preset shows at once how it differs, and `Settings()` is what `load_settings()` returns.
+
+Files are read strictly: an unknown table or key, or a value of the wrong type, is one
+ConfigError naming the file, the table, the key and what was expected (`[render] max_side must
+be an integer, not "big"`); nothing is coerced except an integer given for a number (`1` for
+`1.0`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field, fields
+import difflib
+import functools
+import json
+import tomllib
+import typing
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-
-import tomllib
 
 from vidstyle.errors import ConfigError
 
 TemporalMode = Literal["warm", "carry", "loss-only", "off"]
 TEMPORAL_MODES: tuple[str, ...] = ("warm", "carry", "loss-only", "off")
 WORKING_SPACE_MODES: tuple[str, ...] = ("auto", "off")
+META_SCHEDULES: tuple[str, ...] = ("constant", "cosine")
 #: Modes where frame t waits for stylized frame t-1 (a chain that restarts at scene cuts).
 RECURRENT_MODES: tuple[str, ...] = ("warm", "carry")
 
@@ -48,13 +62,36 @@ def adaptation_steps(settings: Settings, on_cpu: bool) -> int:
     return a.cpu_steps if on_cpu and a.cpu_steps >= 0 else a.steps
 
 
-@dataclass
+#: Model files written before these network options existed were built this way.
+_CARD_CARRY_MAX = 0.85
+_CARD_ANTIALIAS = False
+
+
+@dataclass(frozen=True)
 class NetworkSettings:
-    channels: tuple[int, int, int] = (32, 64, 128)
-    residual_blocks: int = 5
-    outer_kernel: int = 9
-    carry_max: float = 0.85  # most of the warped previous frame a pixel may keep
+    """The style network's architecture: the speed/quality knob presets choose. It is also the
+    network's own config (vidstyle.models.stylenet builds from it; model cards record it), so a
+    network is described in one place. Frozen: a built network keeps it."""
+
+    channels: tuple[int, int, int] = (16, 32, 64)  # the network the shipped meta start is for
+    residual_blocks: int = 3
+    outer_kernel: int = 5
+    carry_max: float = 0.85  # the gate's ceiling: at least 15% is repainted every frame
     antialias: bool = True  # shift-equivariant network: blurred stride-2, bilinear upsampling
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NetworkSettings:
+        """The network a model card describes (cards predating an option get its old value)."""
+        return cls(
+            channels=tuple(int(c) for c in data["channels"]),
+            residual_blocks=int(data["residual_blocks"]),
+            outer_kernel=int(data["outer_kernel"]),
+            carry_max=float(data.get("carry_max", _CARD_CARRY_MAX)),
+            antialias=bool(data.get("antialias", _CARD_ANTIALIAS)),
+        )
 
 
 @dataclass
@@ -62,15 +99,18 @@ class AdaptSettings:
     # Where training starts: "meta" = the shipped meta-learned start (body shared across styles,
     # the style's normalisation parameters predicted from the image), "random" = from scratch.
     start: str = "meta"
-    steps: int = 200  # steps from the meta start (on CUDA, or any device without cpu_steps)
-    cpu_steps: int = -1  # ... on a CPU (-1 = same as steps); 0 = the predicted network as is
-    random_steps: int = 600  # steps from a random start (start = "random", or --temporal warm)
+    steps: int = 300  # steps from the meta start (on CUDA, or any device without cpu_steps)
+    # ... on a CPU (-1 = same as steps; 0 = the predicted network as is): under a minute on 2 cores
+    cpu_steps: int = 30
+    random_steps: int = 1000  # steps from a random start (start = "random", or --temporal warm)
     meta_affine_lr: float = 3e-2  # from the meta start: the style's (gamma, beta) learn fast
     meta_body_lr: float = 1e-3  # ... the shared body at the meta-training rate
-    batch_size: int = 4
-    crop: int = 256  # training crop side, in work-resolution pixels
+    # ... both rates "constant", or "cosine": decayed to a tenth over the adaptation's steps
+    meta_schedule: str = "constant"
+    batch_size: int = 2
+    crop: int = 128  # training crop side, in work-resolution pixels
     learning_rate: float = 2e-3
-    content_weight: float = 1.0
+    content_weight: float = 1.25  # the slim network: keeps faces and shapes readable
     style_weight: float = 10.0  # relative: style loss is normalised by the style's own Gram energy
     tv_weight: float = 1e-3
     temporal_weight: float = 100.0
@@ -83,7 +123,7 @@ class AdaptSettings:
 
 @dataclass
 class RenderSettings:
-    max_side: int = 1280  # long side the network works at (0 = source size)
+    max_side: int = 512  # long side the network works at (0 = source size)
     # long side of the output (0 = the source's size): the stylized frames are scaled to it
     output_max_side: int = 0
     temporal: str = "carry"
@@ -174,6 +214,11 @@ class Settings:
             raise ConfigError(
                 f"adapt.start must be one of {', '.join(ADAPT_STARTS)}, not {a.start!r}"
             )
+        if a.meta_schedule not in META_SCHEDULES:
+            raise ConfigError(
+                f"adapt.meta_schedule must be one of {', '.join(META_SCHEDULES)}, "
+                f"not {a.meta_schedule!r}"
+            )
         if a.steps < 0 or a.cpu_steps < -1 or a.random_steps < 1:
             raise ConfigError(
                 "adapt: steps must be >= 0 (0: the predicted network as is), random_steps >= 1"
@@ -195,35 +240,93 @@ def available_presets() -> list[str]:
     return sorted(p.stem for p in configs_dir().glob("*.toml"))
 
 
-def _merge_table(target: Any, table: dict[str, Any], where: str) -> None:
-    known = {f.name: f for f in fields(target)}
+SECTIONS: tuple[str, ...] = ("network", "adapt", "render", "encode")
+_TABLES = "[network], [adapt], [render] or [encode]"
+
+
+@functools.cache
+def _field_types(section_type: type) -> dict[str, Any]:
+    return typing.get_type_hints(section_type)
+
+
+_KINDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+_PLURALS = {int: "integers", float: "numbers", bool: "booleans", str: "strings"}
+
+
+def _expected(kind: Any) -> str:
+    if typing.get_origin(kind) is tuple:
+        items = typing.get_args(kind)
+        return f"a list of {len(items)} {_PLURALS[items[0]]}"
+    return _KINDS[kind]
+
+
+def _shown(value: Any) -> str:
+    """A value as the TOML file spells it: "big", true, 1.5, [16, 32]."""
+    if isinstance(value, dict):
+        return "a table"
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _typed(value: Any, kind: Any) -> Any:
+    """`value` as a `kind` setting holds it; TypeError if it isn't one (an int is a float)."""
+    if typing.get_origin(kind) is tuple:
+        items = typing.get_args(kind)
+        if not isinstance(value, (list, tuple)) or len(value) != len(items):
+            raise TypeError
+        return tuple(_typed(v, k) for v, k in zip(value, items, strict=True))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if type(value) is not kind:  # bool is an int subclass: `true` is no integer
+        raise TypeError
+    return value
+
+
+def _merge_table(
+    settings: Settings, section: str, table: dict[str, Any], source: str | Path | None
+) -> None:
+    """Set `table`'s keys in `settings.<section>`, each checked against its field's type."""
+    current = getattr(settings, section)
+    kinds = _field_types(type(current))
+    changes = {}
     for key, value in table.items():
         name = key.replace("-", "_")
-        if name not in known:
-            raise ConfigError(f"unknown setting [{where}] {key}")
-        current = getattr(target, name)
+        if name not in kinds:
+            close = difflib.get_close_matches(name, kinds, n=1)
+            known = f"did you mean {close[0]}?" if close else f"known: {', '.join(kinds)}"
+            raise _error(f"[{section}] {key} is not a setting ({known})", source)
         try:
-            if isinstance(current, tuple):
-                value = tuple(type(current[0])(v) for v in value)
-            elif isinstance(current, bool):
-                if not isinstance(value, bool):
-                    raise TypeError
-            elif isinstance(current, (int, float, str)):
-                value = type(current)(value)
-        except (TypeError, ValueError):
-            raise ConfigError(
-                f"[{where}] {key}: expected {type(current).__name__}, got {value!r}"
+            changes[name] = _typed(value, kinds[name])
+        except TypeError:
+            raise _error(
+                f"[{section}] {key} must be {_expected(kinds[name])}, not {_shown(value)}", source
             ) from None
-        setattr(target, name, value)
+    setattr(settings, section, dataclasses.replace(current, **changes))
 
 
-def apply_table(settings: Settings, data: dict[str, Any], source: str) -> None:
+def _error(message: str, source: str | Path | None) -> ConfigError:
+    """A file (preset, --config) is the error's path; other sources are named in the line."""
+    if isinstance(source, Path):
+        return ConfigError(message, source)
+    return ConfigError(f"{source}: {message}" if source else message)
+
+
+def apply_table(settings: Settings, data: dict[str, Any], source: str | Path) -> None:
+    """Apply a whole file (or `Settings.to_dict()` output): its tables, and a description."""
     for section, table in data.items():
         if section == "description":
-            continue
-        if section not in ("network", "adapt", "render", "encode") or not isinstance(table, dict):
-            raise ConfigError(f"{source}: unknown section [{section}]")
-        _merge_table(getattr(settings, section), table, section)
+            if not isinstance(table, str):
+                raise _error(f"description must be a string, not {_shown(table)}", source)
+        elif section not in SECTIONS:
+            if isinstance(table, dict):
+                raise _error(f"unknown table [{section}] (expected {_TABLES})", source)
+            raise _error(f"{section} is outside a table (settings go in {_TABLES})", source)
+        elif not isinstance(table, dict):
+            raise _error(f"[{section}] must be a table, not {_shown(table)}", source)
+        else:
+            _merge_table(settings, section, table, source)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -241,27 +344,29 @@ def load_settings(
     config_file: str | Path | None = None,
     overrides: dict[str, dict[str, Any]] | None = None,
 ) -> Settings:
-    """Resolve settings in order: defaults, preset, config file, then explicit overrides."""
+    """Resolve settings in order: defaults, preset, config file, then explicit overrides
+    (options the user gave; None values are options not given)."""
     settings = Settings()
     name = preset or DEFAULT_PRESET
     preset_path = configs_dir() / f"{name}.toml"
     if not preset_path.is_file():
         choices = ", ".join(available_presets()) or "none found"
         raise ConfigError(f"unknown preset {name!r} (available: {choices})")
-    apply_table(settings, _read_toml(preset_path), f"preset {name}")
+    apply_table(settings, _read_toml(preset_path), preset_path)
     settings.preset = name
     if config_file is not None:
-        apply_table(settings, _read_toml(Path(config_file)), str(config_file))
+        apply_table(settings, _read_toml(Path(config_file)), Path(config_file))
     for section, table in (overrides or {}).items():
-        _merge_table(
-            getattr(settings, section), {k: v for k, v in table.items() if v is not None}, section
-        )
+        if section not in SECTIONS:
+            raise ConfigError(f"options: unknown table [{section}]")
+        given = {k: v for k, v in table.items() if v is not None}
+        _merge_table(settings, section, given, "options")
     return settings.validate()
 
 
-def settings_from_dict(data: dict[str, Any]) -> Settings:
+def settings_from_dict(data: dict[str, Any], source: str = "settings") -> Settings:
     """Rebuild Settings from `Settings.to_dict()` output (job files, model cards)."""
     settings = Settings()
-    apply_table(settings, {k: v for k, v in data.items() if k != "preset"}, "settings")
+    apply_table(settings, {k: v for k, v in data.items() if k != "preset"}, source)
     settings.preset = str(data.get("preset", DEFAULT_PRESET))
     return settings.validate()

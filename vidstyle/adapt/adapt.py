@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,10 +37,8 @@ class Adapted:
 
 
 def network_config(settings: Settings) -> StyleNetConfig:
-    n = settings.network
-    return StyleNetConfig(
-        tuple(n.channels), n.residual_blocks, n.outer_kernel, n.carry_max, n.antialias
-    )
+    """The network the settings describe: `settings.network` itself (one type, frozen)."""
+    return settings.network
 
 
 def work_side(sources: list[Path], max_side: int) -> int:
@@ -63,27 +60,45 @@ def runs_on_cpu(settings: Settings) -> bool:
 
 
 def training_fingerprint(settings: Settings, side: int, on_cpu: bool | None = None) -> dict:
-    """Exactly the settings that change the trained weights (and nothing that doesn't)."""
+    """Exactly the settings that change the trained weights, and nothing that doesn't: the
+    adapted-model cache key (with the style's and the footage's identity), recorded on the card.
+
+    It follows what `adapt` and `train_stylenet` read. Rendering (strength, colour, tiles,
+    lanes, the output's size, the working space...) and encoding never enter; neither do the
+    device and precision, beyond the step count they choose (they change the weights only by
+    rounding). tests/test_adapt.py lists both sides.
+    """
     on_cpu = runs_on_cpu(settings) if on_cpu is None else on_cpu
-    meta = uses_meta_start(settings)
-    adapt = dataclasses.asdict(settings.adapt)
-    for name in ("steps", "cpu_steps", "random_steps", "meta_affine_lr", "meta_body_lr"):
-        adapt.pop(name)
-    adapt["steps"] = adaptation_steps(settings, on_cpu)
-    if meta:
-        adapt["start"] = read_card(shipped_path()).get("weights_sha256", "")
-        adapt["meta_lr"] = [settings.adapt.meta_affine_lr, settings.adapt.meta_body_lr]
-    else:
-        adapt["start"] = "random"
+    a = settings.adapt
     temporal = training_mode(settings.render.temporal)
+    steps = adaptation_steps(settings, on_cpu)
+    meta = uses_meta_start(settings)
+    adapt = {
+        "start": read_card(shipped_path()).get("weights_sha256", "") if meta else "random",
+        "steps": steps,
+        # the footage sampled (the batch-norm statistics are re-estimated on it even at 0 steps)
+        "seed": a.seed,
+        "crop": a.crop,
+        "sample_runs": a.sample_runs,
+        "style_scale": a.style_scale,
+    }
+    if temporal != "off":  # runs of several frames (per-frame training samples single frames)
+        adapt["sequence_length"] = a.sequence_length
+    if temporal == "warm":
+        adapt["burn_in"] = a.burn_in
+    if steps > 0:  # the optimisation itself (0 steps from the meta start: its prediction)
+        names = ["batch_size", "content_weight", "style_weight", "tv_weight"]
+        names += ["meta_affine_lr", "meta_body_lr", "meta_schedule"] if meta else ["learning_rate"]
+        names += ["temporal_weight"] if temporal != "off" else []
+        adapt.update({name: getattr(a, name) for name in names})
     fingerprint = {
-        "network": dataclasses.asdict(settings.network),
+        "network": settings.network.to_dict(),
         "adapt": adapt,
         "work_side": side,
         "temporal": temporal,
         "model_format": 1,
     }
-    if temporal != "off":  # per-frame training never computes optical flow
+    if temporal != "off" and steps > 0:  # only the temporal loss and the warm chain use flow
         fingerprint["flow"] = [settings.render.flow, settings.render.flow_max_side]
     return fingerprint
 

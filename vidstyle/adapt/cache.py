@@ -1,9 +1,10 @@
 """The adapted-model cache: a second run with the same style and settings skips adaptation.
 
-Key = SHA-256 over the style image's bytes, the settings that change the trained weights, and a
-fingerprint of the training footage (the network is adapted to it). Entries are ordinary model
-files (safetensors + JSON), written atomically, so a crash never leaves a half-written entry and
-several processes (a batch, farm tasks) can share one cache directory.
+Key = SHA-256 over the style image's bytes, the settings that change the trained weights (exactly
+those: `adapt.training_fingerprint`), and a fingerprint of the training footage (the network is
+adapted to it). Entries are ordinary model files (safetensors + JSON), written atomically, so a
+crash never leaves a half-written entry and several processes (a batch, farm tasks) can share one
+cache directory.
 """
 
 from __future__ import annotations

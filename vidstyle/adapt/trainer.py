@@ -13,6 +13,7 @@ masked temporal loss (luminance-aware, so lighting changes in the footage pass t
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -143,6 +144,15 @@ def recalibrate_batchnorm(
     net.eval()
 
 
+def _cosine(steps: int, floor: float = 0.1) -> Callable[[int], float]:
+    """Learning-rate factor: from 1 down to `floor` along half a cosine over `steps`."""
+
+    def factor(step: int) -> float:
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps))
+
+    return factor
+
+
 def _optimiser(net: StyleNet, settings: AdaptSettings, steps: int, from_meta: bool):
     if from_meta:
         style = {id(p) for path in (0, 1) for n in style_norms(net, path) for p in n.parameters()}
@@ -158,6 +168,8 @@ def _optimiser(net: StyleNet, settings: AdaptSettings, steps: int, from_meta: bo
                 },
             ]
         )
+        if settings.meta_schedule == "cosine":
+            return optimiser, torch.optim.lr_scheduler.LambdaLR(optimiser, _cosine(steps))
         return optimiser, None
     optimiser = torch.optim.Adam(net.parameters(), lr=settings.learning_rate)
     schedule = torch.optim.lr_scheduler.OneCycleLR(

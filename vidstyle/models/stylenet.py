@@ -26,40 +26,21 @@ later work found better for video:
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from vidstyle.config import NetworkSettings
+
 IN_CHANNELS = 7  # frame (3) + warped previous output (3) + confidence mask (1)
 CHAIN_WARP = "bicubic"  # how the previous output is warped, in training and at inference alike
 
 
-@dataclass(frozen=True)
-class StyleNetConfig:
-    """Network size: the speed/quality knob that presets choose."""
-
-    channels: tuple[int, int, int] = (32, 64, 128)
-    residual_blocks: int = 5
-    outer_kernel: int = 9
-    carry_max: float = 0.85  # the gate's ceiling: at least 15% is repainted every frame
-    antialias: bool = True  # blur before each stride-2 convolution, bilinear upsampling
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> StyleNetConfig:
-        return cls(
-            channels=tuple(int(c) for c in data["channels"]),
-            residual_blocks=int(data["residual_blocks"]),
-            outer_kernel=int(data["outer_kernel"]),
-            carry_max=float(data.get("carry_max", cls.carry_max)),
-            # model files written before the option existed are not anti-aliased
-            antialias=bool(data.get("antialias", False)),
-        )
+#: The network's architecture is described once, by the settings (vidstyle.config): this is the
+#: same class under the name the model code has always used.
+StyleNetConfig = NetworkSettings
 
 
 def binomial_blur(x: torch.Tensor) -> torch.Tensor:
