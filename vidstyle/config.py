@@ -101,12 +101,13 @@ class AdaptSettings:
     start: str = "meta"
     steps: int = 300  # steps from the meta start (on CUDA, or any device without cpu_steps)
     # ... on a CPU (-1 = same as steps; 0 = the predicted network as is): under a minute on 2 cores
-    cpu_steps: int = 30
+    cpu_steps: int = 40
     random_steps: int = 1000  # steps from a random start (start = "random", or --temporal warm)
-    meta_affine_lr: float = 3e-2  # from the meta start: the style's (gamma, beta) learn fast
+    meta_affine_lr: float = 6e-2  # from the meta start: the style's (gamma, beta) learn fast
     meta_body_lr: float = 1e-3  # ... the shared body at the meta-training rate
-    # ... both rates "constant", or "cosine": decayed to a tenth over the adaptation's steps
-    meta_schedule: str = "constant"
+    # ... both rates "cosine": decayed to a tenth over the adaptation's steps (a constant rate
+    # oscillates after ~20 steps), or "constant" (better for runs of ~20 steps or fewer)
+    meta_schedule: str = "cosine"
     batch_size: int = 2
     crop: int = 128  # training crop side, in work-resolution pixels
     learning_rate: float = 2e-3
