@@ -29,6 +29,7 @@ from vidstyle.io import VideoReader
 from vidstyle.models.device import resolve_runtime
 from vidstyle.models.stylenet import StyleNet
 from vidstyle.pipeline.engine import render
+from vidstyle.pipeline.job import RenderJob
 from vidstyle.pipeline.stylizer import Stylizer
 
 SIZE = (1920, 1080)
@@ -89,7 +90,8 @@ def main() -> None:
             for _ in range(args.repeat):
                 out = Path(tmp) / f"out{source.suffix}"
                 out.unlink(missing_ok=True)
-                stats = render(source, out, stylizer, settings, progress=sys.stderr.isatty())
+                job = RenderJob(source, out, settings, progress=sys.stderr.isatty())
+                stats = render(job, stylizer)
                 if best is None or stats.fps > best["fps"]:
                     best = stats.to_dict()
             result[name] = {k: best[k] for k in ("fps", "stage_fps", "width", "height")}

@@ -30,7 +30,9 @@ from vidstyle.io import VideoReader, VideoWriter, probe, writer_options
 from vidstyle.models.device import resolve_runtime
 from vidstyle.models.store import load_model
 from vidstyle.models.stylenet import StyleNet
-from vidstyle.pipeline.engine import RenderRange, lane_count, render, work_size
+from vidstyle.pipeline.engine import render
+from vidstyle.pipeline.job import RenderJob, lane_count, work_size
+from vidstyle.pipeline.span import Span
 from vidstyle.pipeline.stylizer import Stylizer
 
 
@@ -153,14 +155,9 @@ def main() -> None:
         for _ in range(args.repeat):
             if runtime.is_cuda:
                 torch.cuda.reset_peak_memory_stats()
-            stats = render(
-                args.clip,
-                Path(tmp) / "pipeline.mp4",
-                stylizer,
-                settings,
-                frames=RenderRange(0, args.frames),
-                progress=progress,
-            )
+            out = Path(tmp) / "pipeline.mp4"
+            job = RenderJob(args.clip, out, settings, frames=Span(0, frames), progress=progress)
+            stats = render(job, stylizer)
             if not best or stats.fps > best["fps"]:
                 best = stats.to_dict()
             if args.naive:

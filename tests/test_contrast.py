@@ -9,12 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from vidstyle.models.contrast import (
-    carry_blend,
-    carry_blend_np,
-    restore_contrast,
-    restore_contrast_np,
-)
+from vidstyle.pipeline.contrast import carry_blend, restore_contrast
 
 SIZE = (48, 64)  # H, W
 
@@ -40,7 +35,7 @@ def test_restore_brings_a_washed_out_blend_back_to_the_reference_contrast(sigma)
     a, b = strokes(rng), strokes(rng)
     blend = 0.5 * a + 0.5 * b  # two unaligned stroke patterns: contrast drops ~30%
     assert detail_std(blend) < 0.8 * detail_std(a)
-    restored = restore_contrast_np(blend, a, sigma=sigma)
+    restored = restore_contrast(blend, a, sigma=sigma)
     assert detail_std(restored) == pytest.approx(detail_std(a), rel=0.15)
 
     # the colours, seen at a scale wider than the window, are the blend's
@@ -52,14 +47,14 @@ def test_restore_brings_a_washed_out_blend_back_to_the_reference_contrast(sigma)
 
 def test_restore_leaves_a_blend_that_kept_its_contrast_unchanged():
     a = strokes(np.random.default_rng(1))
-    np.testing.assert_allclose(restore_contrast_np(a, a, sigma=3.0), a, atol=1e-5)
+    np.testing.assert_allclose(restore_contrast(a, a, sigma=3.0), a, atol=1e-5)
 
 
 def test_torch_and_opencv_restores_agree():
     rng = np.random.default_rng(2)
     a, b = strokes(rng), strokes(rng)
     blend = 0.7 * a + 0.3 * b
-    expected = restore_contrast_np(blend, a, sigma=3.0)
+    expected = restore_contrast(blend, a, sigma=3.0)
     got = restore_contrast(to_tensor(blend), to_tensor(a), sigma=3.0)[0].permute(1, 2, 0).numpy()
     np.testing.assert_allclose(got, expected, atol=2e-3)
 
@@ -69,7 +64,7 @@ def test_torch_and_opencv_carry_blends_agree(detail, tone_sigma):
     rng = np.random.default_rng(5)
     paint, carried = strokes(rng), strokes(rng)
     mask = (rng.random(SIZE) > 0.3).astype(np.float32)
-    expected = carry_blend_np(paint.copy(), carried.copy(), mask, 0.7, 8.0, detail, tone_sigma)
+    expected = carry_blend(paint, carried, mask, 0.7, 8.0, detail, tone_sigma)
     got = carry_blend(
         to_tensor(paint),
         to_tensor(carried),
@@ -82,8 +77,8 @@ def test_torch_and_opencv_carry_blends_agree(detail, tone_sigma):
     np.testing.assert_allclose(got[0].permute(1, 2, 0).numpy(), expected, atol=2e-3)
 
 
-@pytest.mark.parametrize("blend", [carry_blend_np, "torch"])
-def test_carry_keeps_its_share_of_colour_and_the_detail_share_of_the_finest_strokes(blend):
+@pytest.mark.parametrize("backend", ["opencv", "torch"])
+def test_carry_keeps_its_share_of_colour_and_the_detail_share_of_the_finest_strokes(backend):
     """carried = paint + a colour offset + a 1 px checkerboard: the blend (no contrast restore)
     keeps `carry` of the offset and `detail` of the checkerboard."""
     paint = np.full((*SIZE, 3), 0.5, np.float32)
@@ -91,7 +86,7 @@ def test_carry_keeps_its_share_of_colour_and_the_detail_share_of_the_finest_stro
     checker = np.where((xs + ys) % 2 == 0, 0.1, -0.1).astype(np.float32)[..., None]
     carried = paint + 0.2 + checker
     mask = np.ones(SIZE, np.float32)
-    if blend == "torch":
+    if backend == "torch":
         out = (
             carry_blend(
                 to_tensor(paint),
@@ -105,7 +100,7 @@ def test_carry_keeps_its_share_of_colour_and_the_detail_share_of_the_finest_stro
             .numpy()
         )
     else:
-        out = blend(paint, carried, mask, 0.9, 0, 0.5)
+        out = carry_blend(paint, carried, mask, 0.9, 0, 0.5)
     inner = out[4:-4, 4:-4] - 0.5
     offset = inner.mean()
     fine = (inner - offset) / checker[4:-4, 4:-4]
@@ -156,7 +151,7 @@ def test_carried_tone_follows_a_fade_at_once():
             out = (
                 paint
                 if previous is None
-                else carry_blend_np(paint.copy(), previous, mask, 0.94, 8.0, 0.85, tone_sigma)
+                else carry_blend(paint, previous, mask, 0.94, 8.0, 0.85, tone_sigma)
             )
             means.append(float(out.mean()))
             previous = out

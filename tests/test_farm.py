@@ -34,6 +34,7 @@ from vidstyle.io import VideoWriter, frame_timestamps, open_reader, probe
 from vidstyle.io.paths import TMP_MARKER
 from vidstyle.models.store import ModelCard, save_model
 from vidstyle.models.stylenet import StyleNet, StyleNetConfig
+from vidstyle.pipeline.span import Span
 
 TINY = {
     "network": {"channels": [4, 8, 8], "residual_blocks": 1, "outer_kernel": 3},
@@ -159,9 +160,15 @@ def test_plan_contents_and_commands(tmp_path, vfr_audio_clip, style_image, tiny_
     assert chunk_task["command"][3:] == ["farm", "task", str(tmp_path / "job.json"), "--index", "1"]
     assert chunk_task["frames"] == "11-20"
     assert Path(job.model).parent == tmp_path / "job.vidstyle"
-    assert [(c.start, c.end, c.warmup_start) for c in job.chunks] == [
+    assert [(c.span.start, c.span.end, c.span.warmup_start) for c in job.chunks] == [
         (0, 10, 0), (10, 20, 7), (20, 30, 17)
     ]  # fmt: skip
+    # a chunk is one flat object in the file (docs/farm.md), and reads back as it was
+    assert data["chunks"][1] == {
+        "index": 1, "start": 10, "end": 20, "warmup_start": 7, "path": job.chunks[1].path,
+        "keep_warmup": True, "at_cut": False,
+    }  # fmt: skip
+    assert Job.load(tmp_path / "job.json").chunks == job.chunks
     # the same plan again gives the same job id (finished chunks are reused); another overlap
     # gives another one (stale chunks are never picked up)
     assert plan(tmp_path, vfr_audio_clip, style_image, None).job_id == job.job_id
@@ -188,7 +195,7 @@ def test_frame_parallel_modes_need_no_warm_up(tmp_path, vfr_audio_clip, style_im
     settings = tiny_settings(temporal="off")
     job = plan(tmp_path, vfr_audio_clip, style_image, tiny_model, settings=settings, overlap=5)
     assert job.overlap == 0
-    assert all(c.warmup_start == c.start and not c.keep_warmup for c in job.chunks)
+    assert all(c.span.warmup == 0 and not c.keep_warmup for c in job.chunks)
 
 
 # -- chunk tasks ---------------------------------------------------------------------------
@@ -278,12 +285,14 @@ def test_assemble_keeps_frames_timestamps_and_audio(tmp_path, vfr_audio_clip, st
 
 def test_cross_fade_spreads_a_seam_jump_over_the_overlap(tmp_path):
     """Chunk 0 all black, chunk 1 all grey 90, overlap 8: the seam becomes a ramp 10, 20, ..."""
-    chunks = [Chunk(0, 0, 12, 0, str(tmp_path / "a.mkv")),
-              Chunk(1, 12, 20, 4, str(tmp_path / "b.mkv"), keep_warmup=True)]  # fmt: skip
+    chunks = [
+        Chunk(0, Span(0, 12), str(tmp_path / "a.mkv")),
+        Chunk(1, Span(12, 20, warmup=8), str(tmp_path / "b.mkv"), keep_warmup=True),
+    ]
     for chunk, level in zip(chunks, (0, 90), strict=True):
         with VideoWriter(chunk.path, width=16, height=16, rate=Fraction(25),
                          time_base=Fraction(1, 25), codec="ffv1") as writer:  # fmt: skip
-            for i in range(chunk.file_start, chunk.end):
+            for i in range(chunk.file_start, chunk.span.end):
                 writer.write(np.full((16, 16, 3), level, np.uint8), i)
     job = Job("x", "in.mp4", None, "s.png", "out.mp4", str(tmp_path), "m", True, {},
               {"frame_count": 20}, 10, 8, "blend", "mkv", [], chunks)  # fmt: skip

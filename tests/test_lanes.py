@@ -14,22 +14,24 @@ from vidstyle.config import load_settings
 from vidstyle.io import Frame, frame_timestamps, open_reader, probe
 from vidstyle.models.device import resolve_runtime
 from vidstyle.models.store import load_model
-from vidstyle.pipeline.engine import lane_count, render
-from vidstyle.pipeline.lanes import SeamMerger, Segment, plan_segments
+from vidstyle.pipeline.engine import render
+from vidstyle.pipeline.job import RenderJob, lane_count
+from vidstyle.pipeline.lanes import SeamMerger, plan_segments
+from vidstyle.pipeline.span import Span
 from vidstyle.pipeline.stylizer import Stylizer
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread", "isolated_cache")
 
 
 def test_segments_cover_the_range_once_each_starting_early_by_the_overlap():
-    segments = plan_segments(5, 105, lanes=3, overlap=4, frame_bytes=100)
+    segments = plan_segments(Span(5, 105), lanes=3, overlap=4, frame_bytes=100)
     assert [(s.start, s.end) for s in segments] == [(5, 39), (39, 73), (73, 105)]
     assert [s.warmup_start for s in segments] == [5, 35, 69]
 
 
 def test_segment_length_follows_the_memory_budget_but_never_drops_below_four_overlaps():
     huge_frame = 1 << 40
-    segments = plan_segments(0, 100, lanes=4, overlap=5, frame_bytes=huge_frame)
+    segments = plan_segments(Span(0, 100), lanes=4, overlap=5, frame_bytes=huge_frame)
     assert {s.end - s.start for s in segments[:-1]} == {20}
 
 
@@ -48,7 +50,7 @@ def _frame(index: int) -> Frame:
 
 
 def test_merger_releases_frames_in_order_and_crossfades_the_overlap():
-    segments = [Segment(0, 10, 0), Segment(10, 20, 6)]
+    segments = [Span(0, 10), Span(10, 20, warmup=4)]
     merger = SeamMerger(segments)
     released = []
     lane0, lane1 = iter(range(0, 10)), iter(range(6, 20))
@@ -81,7 +83,7 @@ def test_lanes_render_every_frame_once_batched_and_continue_each_chain(
     settings = load_settings("draft", tiny_config, {"render": {"temporal": "warm"}})
     net, _ = load_model(tiny_model)
     stylizer = Stylizer(net, resolve_runtime("cpu", "fp32"), settings.render)
-    single = render(long_clip, tmp_path / "one.mp4", stylizer, settings, progress=False)
+    single = render(RenderJob(long_clip, tmp_path / "one.mp4", settings, progress=False), stylizer)
 
     batch_sizes = []
     network = Stylizer.network
@@ -93,7 +95,7 @@ def test_lanes_render_every_frame_once_batched_and_continue_each_chain(
     monkeypatch.setattr(Stylizer, "network", counting)
     settings.render.lanes = 3
     out = tmp_path / "lanes.mp4"
-    stats = render(long_clip, out, stylizer, settings, progress=False)
+    stats = render(RenderJob(long_clip, out, settings, progress=False), stylizer)
 
     # segments [0, 34), [34, 68), [68, 100); the last two start 8 frames early
     assert stats.frames == 100 and stats.processed == 100 + 8 + 8

@@ -262,7 +262,7 @@ def test_farm_chunk_of_packed_bframes_has_its_frames_and_timestamps(
     run_chunk(job, 1)
     with open_reader(middle.path) as reader:
         frames = list(reader)
-    assert [frame_id(f.rgb) for f in frames] == list(range(middle.file_start, middle.end))
+    assert [frame_id(f.rgb) for f in frames] == list(range(middle.file_start, middle.span.end))
     assert increasing([f.pts for f in frames])
     for index in range(len(job.chunks)):
         run_chunk(job, index)
@@ -348,10 +348,10 @@ def test_batch_goes_on_past_an_unexpected_failure(
     shutil.copy(gop_clip, clips / "c.mkv")
     real_render = jobs.render
 
-    def render(source, *args, **kwargs):
-        if Path(source).name == "a.mp4":
+    def render(job, *args, **kwargs):
+        if Path(job.source).name == "a.mp4":
             raise ZeroDivisionError("something nobody expected")
-        return real_render(source, *args, **kwargs)
+        return real_render(job, *args, **kwargs)
 
     monkeypatch.setattr(jobs, "render", render)
     result = vidstyle_cli("batch", clips, style_image, outs, "--model", tiny_model, *tiny_opts)

@@ -31,8 +31,10 @@ from vidstyle.io.patterns import list_sequence, parse_numbered
 from vidstyle.models.device import Runtime, resolve_runtime
 from vidstyle.models.store import ModelCard, file_sha256, load_card, load_model
 from vidstyle.notices import unexpected_line
-from vidstyle.pipeline.engine import RenderRange, RenderStats, render
+from vidstyle.pipeline.engine import RenderStats, render
+from vidstyle.pipeline.job import RenderJob
 from vidstyle.pipeline.preview import write_preview
+from vidstyle.pipeline.span import Span
 from vidstyle.pipeline.stylizer import Stylizer
 
 
@@ -128,11 +130,12 @@ def check_times(start: float | None, end: float | None) -> None:
 
 def frame_range_for_times(
     path: Path, start: float | None, end: float | None, rate: Fraction | None = None
-) -> RenderRange:
-    """--start/--end seconds -> the frames whose presentation time lies in [start, end)."""
+) -> Span | None:
+    """--start/--end seconds -> the frames whose presentation time lies in [start, end)
+    (None: neither given, every frame)."""
     check_times(start, end)
     if start is None and end is None:
-        return RenderRange()
+        return None
     info = probe(path, rate=rate)
     tb = float(info.time_base)
     times = [pts * tb - info.start_time for pts in frame_timestamps(path)]
@@ -153,7 +156,7 @@ def frame_range_for_times(
             if value is not None
         )
         raise MediaError(f"no frames for {wanted} (the video is {info.duration:.2f} s long)", path)
-    return RenderRange(start=lo, end=hi)
+    return Span(lo, hi)
 
 
 def same_file(a: Path, b: Path) -> bool:
@@ -217,21 +220,22 @@ def run_one(opts: RunOptions) -> RunResult:
     )
     adapted_seconds = time.perf_counter() - started if adapted.trained else None
     stylizer = Stylizer(adapted.net, runtime, settings.render)
-    stats = render(
+    job = RenderJob(
         opts.input,
         opts.output,
-        stylizer,
         settings,
         frames=frames,
-        progress=opts.progress,
         rate=opts.rate,
         start_number=opts.start_number,
+        progress=opts.progress,
     )
+    stats = render(job, stylizer)
     preview = None
     remove_stale(preview_path(opts.output))
-    if opts.preview:  # source frame `frames.start` is output frame 0
+    if opts.preview:  # the first rendered source frame is output frame 0
+        first = frames.start if frames is not None else 0
         preview = write_preview(
-            opts.input, opts.output, preview_path(opts.output), source_start=frames.start
+            opts.input, opts.output, preview_path(opts.output), source_start=first
         )
     return RunResult(opts.output, stats, adapted.path, adapted_seconds, preview)
 
@@ -374,7 +378,7 @@ def run_batch(
             item.status = "running"
             with notices.capture() as said:
                 try:
-                    stats = render(video, out, stylizer, settings, progress=progress)
+                    stats = render(RenderJob(video, out, settings, progress=progress), stylizer)
                     item.status, item.frames = "done", stats.frames
                 except Exception as exc:  # expected or not: recorded, and on to the next
                     item.status, item.error = "failed", _failure_text(exc, video)

@@ -147,8 +147,8 @@ def plan_command(
         launcher=shlex.split(launcher) if launcher else None,
         start_number=start_number,
     )
-    sizes = [c.end - c.start for c in job.chunks]
-    cuts = [c.start for c in job.chunks if c.at_cut]
+    sizes = [c.span.end - c.span.start for c in job.chunks]
+    cuts = [c.span.start for c in job.chunks if c.at_cut]
     typer.echo(
         f"{job.path}: {job.frame_count} frames in {len(job.chunks)} chunks "
         f"({min(sizes)}-{max(sizes)} frames, overlap {job.overlap}, seams: {job.seam})"

@@ -15,9 +15,11 @@ converge and the frame pair across a seam jumps. Two things make seams invisible
   previous chunk's last frames into them with a linear ramp, so the jump is spread over
   overlap + 1 frame pairs instead of landing on one.
 The default overlap follows the mode's memory (`default_overlap`): a `carry` chain keeping 94%
-a frame still holds 61% of its first frame after 8 frames, and a plain join then jumps (bikes:
-up to 5x the median pair); after 23 frames a quarter is left (at most half a chunk: 20 frames
-of the default 40, 29% left).
+a frame still holds 61% of its first frame after 8 frames, and a plain join then jumps; after 23
+frames a quarter is left (at most half a chunk: 20 frames of the default 40, 29% left).
+
+A chunk's frames are a pipeline Span (pipeline/span.py: the warm lanes of a single-machine render
+cut a shot the same way), and assemble joins chunks with the same cross-fade as the lanes.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from vidstyle.config import RECURRENT_MODES, Settings, settings_from_dict
 from vidstyle.errors import ConfigError, MediaError, VidstyleError
 from vidstyle.io import frame_timestamps, is_image_sequence, open_reader, probe
 from vidstyle.io.patterns import list_sequence
+from vidstyle.pipeline.span import Span
 from vidstyle.rates import parse_rate
 
 JOB_VERSION = 1
@@ -49,36 +52,61 @@ ADAPT, CHUNK, ASSEMBLE = "adapt", "chunk", "assemble"
 
 @dataclass
 class Chunk:
-    """Frames [start, end) (0-based source indices) of the final output.
+    """Frames `span.start` to `span.end` (0-based source indices, end excluded) of the final
+    output, rendered by one task.
 
-    The chain starts at `warmup_start` (start - overlap, clamped at 0; = start at a hard cut).
-    The intermediate at `path` holds frames [file_start, end): with `keep_warmup` the warm-up
-    frames too, for the cross-fade. `path` is a .mkv file or a numbered image pattern whose
-    numbers are source frame index + 1."""
+    The chain starts at `span.warmup_start` (start - overlap, clamped at 0; = start at a hard
+    cut). The intermediate at `path` holds frames [file_start, end): with `keep_warmup` the
+    warm-up frames too, for the cross-fade. `path` is a .mkv file or a numbered image pattern
+    whose numbers are source frame index + 1.
+
+    In job.json a chunk is one flat object: {index, start, end, warmup_start, path,
+    keep_warmup, at_cut} (docs/farm.md)."""
 
     index: int
-    start: int
-    end: int
-    warmup_start: int
+    span: Span
     path: str
     keep_warmup: bool = False
     at_cut: bool = False  # starts on a detected hard cut: no warm-up, no cross-fade
 
     @property
     def file_start(self) -> int:
-        return self.warmup_start if self.keep_warmup else self.start
+        return self.span.warmup_start if self.keep_warmup else self.span.start
 
     @property
     def file_frames(self) -> int:
-        return self.end - self.file_start
+        return self.span.end - self.file_start
 
     @property
-    def warmup(self) -> int:
-        return self.start - self.warmup_start
+    def rendered(self) -> Span:
+        """What the chunk task renders: the file's frames, after the rest of the warm-up."""
+        return Span(self.file_start, self.span.end, self.file_start - self.span.warmup_start)
 
     @property
     def is_sequence(self) -> bool:
         return is_image_sequence(self.path)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "start": self.span.start,
+            "end": self.span.end,
+            "warmup_start": self.span.warmup_start,
+            "path": self.path,
+            "keep_warmup": self.keep_warmup,
+            "at_cut": self.at_cut,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Chunk:
+        start, end, warmup_start = (int(data[k]) for k in ("start", "end", "warmup_start"))
+        return cls(
+            index=int(data["index"]),
+            span=Span(start, end, start - warmup_start),
+            path=str(data["path"]),
+            keep_warmup=bool(data.get("keep_warmup", False)),
+            at_cut=bool(data.get("at_cut", False)),
+        )
 
 
 @dataclass
@@ -151,12 +179,13 @@ class Job:
         raise VidstyleError(f"no task {task_id!r} in the job", self.path)
 
     def frames_label(self, chunk: Chunk) -> str:
-        return f"{chunk.start + self.first_frame}-{chunk.end - 1 + self.first_frame}"
+        return f"{chunk.span.start + self.first_frame}-{chunk.span.end - 1 + self.first_frame}"
 
     # -- files -----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("path")
+        data["chunks"] = [chunk.to_dict() for chunk in self.chunks]
         order = ["version", "vidstyle_version", "job_id", "input", "input_rate", "style",
                  "output", "work_dir"]  # fmt: skip
         return {**{k: data.pop(k) for k in order}, **data}
@@ -184,10 +213,10 @@ class Job:
                 f"not a vidstyle job file of version {JOB_VERSION} (plan it again)", path
             )
         try:
-            data["chunks"] = [Chunk(**c) for c in data["chunks"]]
+            data["chunks"] = [Chunk.from_dict(c) for c in data["chunks"]]
             data["tasks"] = [Task(**t) for t in data["tasks"]]
             job = cls(**data)
-        except (KeyError, TypeError) as exc:
+        except (KeyError, TypeError, ValueError) as exc:
             raise VidstyleError(f"job file is incomplete or damaged ({exc})", path) from None
         job.path = path.absolute()
         return job
@@ -225,7 +254,7 @@ def chunks_for_frames(job: Job, spec: str) -> list[Chunk]:
         if a > last or b < first:
             raise ConfigError(f"--frames {a}-{b} is outside the shot (frames {first}-{last})")
         wanted.append((max(a, first) - first, min(b, last) - first))
-    return [c for c in job.chunks if any(a <= c.start <= b for a, b in wanted)]
+    return [c for c in job.chunks if any(a <= c.span.start <= b for a, b in wanted)]
 
 
 # -- planning --------------------------------------------------------------------------------
@@ -301,7 +330,7 @@ def detect_cuts_near(
     after each center, found with the same flow, mask and rule the render engine uses, so a
     chain started at one matches a single-machine render's. Only those windows are decoded."""
     from vidstyle.flow import bidirectional_flow, is_scene_cut, make_flow, reliability_mask
-    from vidstyle.pipeline.engine import work_size
+    from vidstyle.pipeline.job import work_size
 
     info = probe(source, rate=rate)
     size = work_size(info.display_width, info.display_height, settings.render.max_side)
@@ -455,7 +484,7 @@ def plan_job(
         else:
             path = chunk_dir / f"chunk-{i:04d}" / f"frame.%06d.{chunk_format}"
         keep = seam == "blend" and warm_from < start
-        chunks.append(Chunk(i, start, end, warm_from, str(path), keep, at_cut))
+        chunks.append(Chunk(i, Span(start, end, start - warm_from), str(path), keep, at_cut))
 
     from vidstyle import __version__
 

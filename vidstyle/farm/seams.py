@@ -100,20 +100,21 @@ def seam_report(job: Job, limit: float = SEAM_LIMIT) -> SeamReport:
     seam_pairs: set[int] = set()
     seams = []
     for chunk in job.chunks[1:]:
+        span = chunk.span
         # the cross-fade's pairs (only the seam pair itself where the chunks are just joined)
-        window = range(max(chunk.warmup_start - 1, 0), chunk.start) if chunk.keep_warmup else ()
+        window = range(max(span.warmup_start - 1, 0), span.start) if chunk.keep_warmup else ()
         seam_pairs.update(window)
-        seam_pairs.add(chunk.start - 1)
+        seam_pairs.add(span.start - 1)
         seams.append(
             Seam(
                 chunk=chunk.index,
-                frame=chunk.start,
-                error=errors[chunk.start - 1],
+                frame=span.start,
+                error=errors[span.start - 1],
                 window_max=max(
-                    [errors[p] for p in [*window, chunk.start - 1] if (p + 1) not in cuts],
+                    [errors[p] for p in [*window, span.start - 1] if (p + 1) not in cuts],
                     default=float("nan"),
                 ),
-                at_cut=chunk.at_cut or chunk.start in cuts,
+                at_cut=chunk.at_cut or span.start in cuts,
             )
         )
     others = [e for p, e in enumerate(errors) if p not in seam_pairs and (p + 1) not in cuts]

@@ -4,7 +4,8 @@ Each is idempotent and atomic: a finished task run again does nothing, and a tas
 moment leaves its output absent (only a hidden temporary, removed by the next attempt), never
 half-written. They are plain functions: the `vidstyle farm` commands and the Ray runner call
 the same ones, and the chunk task renders through `vidstyle.pipeline.engine.render`, the one
-frame loop the single-machine CLI uses too.
+frame path the single-machine CLI uses too (a chunk's frames are a pipeline Span, and assemble
+cross-fades chunks with the pipeline's own `crossfade`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,6 +33,11 @@ from vidstyle.io import (
 from vidstyle.io.paths import TMP_MARKER, remove_quietly
 from vidstyle.io.patterns import list_sequence
 from vidstyle.io.working_space import working_space_for
+from vidstyle.pipeline.span import crossfade
+
+if TYPE_CHECKING:  # the renderer loads torch: only the tasks that render import it
+    from vidstyle.pipeline.job import RenderJob
+    from vidstyle.pipeline.stylizer import Stylizer
 
 
 @dataclass
@@ -156,7 +163,8 @@ def run_chunk(job: Job, index: int, *, progress: bool = False) -> TaskResult:
 
     from vidstyle.models.device import resolve_runtime
     from vidstyle.models.store import load_model
-    from vidstyle.pipeline.engine import RenderRange, render
+    from vidstyle.pipeline.engine import render
+    from vidstyle.pipeline.job import RenderJob
     from vidstyle.pipeline.stylizer import Stylizer
 
     if not 0 <= index < len(job.chunks):
@@ -181,19 +189,24 @@ def run_chunk(job: Job, index: int, *, progress: bool = False) -> TaskResult:
     runtime = resolve_runtime(settings.render.device, settings.render.precision)
     net, _card = load_model(job.model)
     stylizer = Stylizer(net, runtime, settings.render)
-    if chunk.keep_warmup:
-        frames = RenderRange(start=chunk.warmup_start, end=chunk.end, warmup=0)
-    else:
-        frames = RenderRange(start=chunk.start, end=chunk.end, warmup=chunk.warmup)
-    kw = dict(frames=frames, keep_timestamps=True, audio=False, progress=progress, rate=job.rate)
-    kw["start_number"] = 1  # chunk files are numbered source index + 1 (see Chunk)
-    kw["intermediate"] = True  # deep sources: working-space values, converted at assembly
+    rendering = RenderJob(
+        job.input,
+        chunk.path,
+        settings,
+        frames=chunk.rendered,
+        rate=job.rate,
+        start_number=1,  # chunk files are numbered source index + 1 (see Chunk)
+        keep_timestamps=True,  # assemble writes the source's timestamps
+        audio=False,
+        intermediate=True,  # deep sources: working-space values, converted at assembly
+        progress=progress,
+    )
     try:
         if chunk.is_sequence:
-            _render_sequence_atomically(job, chunk, stylizer, settings, kw)
+            _render_sequence_atomically(chunk, rendering, stylizer)
         else:
             Path(chunk.path).parent.mkdir(parents=True, exist_ok=True)
-            render(job.input, chunk.path, stylizer, settings, **kw)
+            render(rendering, stylizer)
         count = _count_frames(chunk)
         if count != chunk.file_frames:
             _remove_chunk(chunk)  # not the chunk the plan wants: assemble must not take it
@@ -208,9 +221,10 @@ def run_chunk(job: Job, index: int, *, progress: bool = False) -> TaskResult:
     return TaskResult(name, False, time.perf_counter() - started, count, chunk.path)
 
 
-def _render_sequence_atomically(job: Job, chunk: Chunk, stylizer, settings, kw) -> None:
+def _render_sequence_atomically(chunk: Chunk, rendering: RenderJob, stylizer: Stylizer) -> None:
     """Frames go to a hidden sibling folder, renamed onto the chunk's folder when all are done:
     the folder either holds the whole chunk or does not exist."""
+    import dataclasses
     import secrets
 
     from vidstyle.pipeline.engine import render
@@ -220,7 +234,7 @@ def _render_sequence_atomically(job: Job, chunk: Chunk, stylizer, settings, kw) 
     tmp_dir = final_dir.with_name(f".{final_dir.name}{TMP_MARKER}{secrets.token_hex(4)}")
     tmp_dir.mkdir()
     try:
-        render(job.input, str(tmp_dir / Path(chunk.path).name), stylizer, settings, **kw)
+        render(dataclasses.replace(rendering, output=tmp_dir / Path(chunk.path).name), stylizer)
         if final_dir.exists():  # an incomplete leftover (e.g. from an older plan)
             shutil.rmtree(final_dir)
         os.replace(tmp_dir, final_dir)
@@ -266,7 +280,7 @@ Picture = tuple[int, np.ndarray, "np.ndarray | None"]
 
 def _open_chunk(job: Job, path: str):
     """A reader for a chunk's intermediate: deep chunks give the float working values they
-    were written with (render(intermediate=True)), and the alpha that was carried through."""
+    were written with (RenderJob.intermediate), and the alpha that was carried through."""
     return open_reader(path, rate=job.rate, deep=True, alpha=True)
 
 
@@ -279,16 +293,10 @@ def _chunk_frames(job: Job, chunk: Chunk) -> Iterator[Picture]:
         for frame in reader:
             yield expected, frame.rgb, frame.alpha
             expected += 1
-    if expected != chunk.end:
+    if expected != chunk.span.end:
         raise MediaError(
-            f"chunk {chunk.index} ended at frame {expected}, expected {chunk.end}", chunk.path
+            f"chunk {chunk.index} ended at frame {expected}, expected {chunk.span.end}", chunk.path
         )
-
-
-def ramp_weight(index: int, chunk: Chunk) -> float:
-    """Weight of the new chunk in the cross-fade at source frame `index` of its warm-up: a
-    linear ramp 1/(K+1) .. K/(K+1) over the K warm-up frames, 1 from its first own frame."""
-    return (index - chunk.warmup_start + 1) / (chunk.warmup + 1)
 
 
 def blended_frames(job: Job) -> Iterator[Picture]:
@@ -300,7 +308,7 @@ def blended_frames(job: Job) -> Iterator[Picture]:
         following = job.chunks[i + 1] if i + 1 < len(job.chunks) else None
         hold_from = following.file_start if following is not None else None
         for index, rgb, alpha in _chunk_frames(job, chunk):
-            if index < chunk.start:  # this chunk's warm-up: fade in over the previous chunk
+            if index < chunk.span.start:  # this chunk's warm-up: fade in over the previous one
                 previous = held.pop(index, None)
                 if previous is None:
                     raise MediaError(
@@ -308,11 +316,7 @@ def blended_frames(job: Job) -> Iterator[Picture]:
                         f"{chunk.index}'s warm-up",
                         job.path,
                     )
-                w = ramp_weight(index, chunk)
-                mixed = previous.astype(np.float32) * (1 - w) + rgb.astype(np.float32) * w
-                if rgb.dtype == np.uint8:
-                    mixed = np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
-                yield index, mixed, alpha
+                yield index, crossfade(previous, rgb, chunk.span, index), alpha
             elif hold_from is not None and index >= hold_from:
                 held[index] = rgb
             else:

@@ -1,8 +1,10 @@
-"""What a video is: size, rotation, exact timing, colour tags and audio streams.
+"""What a video or an image sequence is: size, rotation, exact timing, colour tags, audio.
 
 Timing comes from demuxing every video packet (no decoding), because headers lie or are
 missing: Matroska has no frame count, MP4 edit lists hide leading frames, VFR clips have no
-single frame rate. Only the first frame is decoded, for its rotation and colour tags.
+single frame rate. Only the first frame is decoded, for its rotation and colour tags. An image
+sequence is described from its file list and its first image (the sequence readers and writers,
+io/sequence.py, build on this module, never the other way round).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import numpy as np
 
 from vidstyle import notices
 from vidstyle.errors import MediaError
-from vidstyle.io.patterns import is_image_sequence
+from vidstyle.io.images import read_plate
+from vidstyle.io.patterns import is_image_sequence, list_sequence
 from vidstyle.io.timecode import read as read_timecode
 from vidstyle.io.timeline import divx_packed_bframes, rate_text, repair_timestamps
 
@@ -103,8 +106,6 @@ def _frac_str(f: Fraction) -> str:
 def probe(path: str | os.PathLike[str], *, rate: Fraction | None = None) -> VideoInfo:
     """Describe a video file or an image sequence (`rate` applies to sequences only)."""
     if is_image_sequence(path):
-        from vidstyle.io.sequence import probe_sequence
-
         return probe_sequence(path, rate=rate)
     return _scan(Path(path)).info
 
@@ -114,6 +115,64 @@ def frame_timestamps(path: str | os.PathLike[str]) -> list[int]:
     if is_image_sequence(path):
         return list(range(probe(path).frame_count))
     return _scan(Path(path)).pts.tolist()
+
+
+#: Frame rate of an image sequence when none is given.
+DEFAULT_RATE = Fraction(24)
+#: AVColorTransferCharacteristic LINEAR
+TRC_LINEAR = 8
+_PLATE_DEPTHS = {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16, np.dtype(np.float32): 16}
+
+
+def sequence_files(pattern: str | os.PathLike[str]) -> list[tuple[int | None, Path]]:
+    """(number, path) of every file of an image sequence, in order; none is an error."""
+    files = list_sequence(pattern)
+    if not files:
+        raise MediaError("no image files match this sequence pattern", Path(os.fspath(pattern)))
+    return files
+
+
+def probe_sequence(pattern: str | os.PathLike[str], *, rate: Fraction | None = None) -> VideoInfo:
+    """Describe a sequence from its file list and its first image."""
+    files = sequence_files(pattern)
+    first, alpha = read_plate(files[0][1])
+    rate = Fraction(rate) if rate else DEFAULT_RATE
+    n = len(files)
+    h, w = first.shape[:2]
+    suffix = files[0][1].suffix.lower().lstrip(".")
+    depth = _PLATE_DEPTHS[first.dtype]
+    exr = suffix == "exr"
+    if exr:
+        pix_fmt = "gbrapf32le" if alpha is not None else "gbrpf32le"
+    else:
+        pix_fmt = {8: "rgb", 16: "rgb48le"}[depth]
+        pix_fmt = {"rgb": "rgba", "rgb48le": "rgba64le"}[pix_fmt] if alpha is not None else pix_fmt
+        pix_fmt = {"rgb": "rgb24"}.get(pix_fmt, pix_fmt)
+    return VideoInfo(
+        path=Path(os.fspath(pattern)),
+        width=w,
+        height=h,
+        rotation=0,
+        display_width=w,
+        display_height=h,
+        time_base=1 / rate,
+        rate=rate,
+        frame_count=n,
+        duration=float(n / rate),
+        start_time=0.0,
+        codec={"jpg": "mjpeg", "jpeg": "mjpeg", "tif": "tiff"}.get(suffix, suffix),
+        pix_fmt=pix_fmt,
+        bit_depth=depth,
+        color_range=0,
+        colorspace=0,  # RGB
+        color_primaries=2,
+        color_trc=TRC_LINEAR if exr else 2,  # EXR holds scene-linear light
+        sample_aspect_ratio=None,
+        audio=(),
+        is_vfr=False,
+        is_image_sequence=True,
+        has_alpha=alpha is not None,
+    )
 
 
 @dataclass(frozen=True)

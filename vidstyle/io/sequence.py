@@ -24,71 +24,15 @@ from vidstyle.io.images import (
 )
 from vidstyle.io.lifecycle import Atomic, Closing
 from vidstyle.io.paths import check_writable, remove_stale_matching
-from vidstyle.io.patterns import is_image_sequence, list_sequence, parse_numbered
-from vidstyle.io.probe import VideoInfo
+from vidstyle.io.patterns import is_image_sequence, parse_numbered
+from vidstyle.io.probe import DEFAULT_RATE, VideoInfo, probe_sequence, sequence_files
 from vidstyle.io.reader import check_range, check_size
 
 if TYPE_CHECKING:
     from vidstyle.io.working_space import WorkingSpace
 
-DEFAULT_RATE = Fraction(24)
-
-
-def _listing(pattern: str | os.PathLike[str]) -> list[tuple[int | None, Path]]:
-    files = list_sequence(pattern)
-    if not files:
-        raise MediaError("no image files match this sequence pattern", Path(os.fspath(pattern)))
-    return files
-
-
-def probe_sequence(pattern: str | os.PathLike[str], *, rate: Fraction | None = None) -> VideoInfo:
-    """Describe a sequence from its file list and its first image."""
-    files = _listing(pattern)
-    first, alpha = read_plate(files[0][1])
-    rate = Fraction(rate) if rate else DEFAULT_RATE
-    n = len(files)
-    h, w = first.shape[:2]
-    suffix = files[0][1].suffix.lower().lstrip(".")
-    depth = _DEPTHS[first.dtype]
-    exr = suffix == "exr"
-    if exr:
-        pix_fmt = "gbrapf32le" if alpha is not None else "gbrpf32le"
-    else:
-        pix_fmt = {8: "rgb", 16: "rgb48le"}[depth]
-        pix_fmt = {"rgb": "rgba", "rgb48le": "rgba64le"}[pix_fmt] if alpha is not None else pix_fmt
-        pix_fmt = {"rgb": "rgb24"}.get(pix_fmt, pix_fmt)
-    return VideoInfo(
-        path=Path(os.fspath(pattern)),
-        width=w,
-        height=h,
-        rotation=0,
-        display_width=w,
-        display_height=h,
-        time_base=1 / rate,
-        rate=rate,
-        frame_count=n,
-        duration=float(n / rate),
-        start_time=0.0,
-        codec={"jpg": "mjpeg", "jpeg": "mjpeg", "tif": "tiff"}.get(suffix, suffix),
-        pix_fmt=pix_fmt,
-        bit_depth=depth,
-        color_range=0,
-        colorspace=0,  # RGB
-        color_primaries=2,
-        color_trc=TRC_LINEAR if exr else 2,  # EXR holds scene-linear light
-        sample_aspect_ratio=None,
-        audio=(),
-        is_vfr=False,
-        is_image_sequence=True,
-        has_alpha=alpha is not None,
-    )
-
-
 _FRAME_DTYPES = (np.dtype(np.uint8), np.dtype(np.float32))
 _ALPHA_SUFFIXES = (".png", ".tif", ".tiff", ".exr", ".webp")
-#: AVColorTransferCharacteristic LINEAR
-TRC_LINEAR = 8
-_DEPTHS = {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16, np.dtype(np.float32): 16}
 
 
 class ImageSequenceReader(Closing):
@@ -109,7 +53,7 @@ class ImageSequenceReader(Closing):
         space: WorkingSpace | None = None,
     ):
         self.pattern = os.fspath(pattern)
-        self.files = _listing(self.pattern)
+        self.files = sequence_files(self.pattern)
         self.info = probe_sequence(self.pattern, rate=rate)
         self.size = check_size(size) or (self.info.width, self.info.height)
         self.work_size = check_size(work_size) if work_size != self.size else None

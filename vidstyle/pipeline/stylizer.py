@@ -5,7 +5,7 @@ uint8 frames, or float32 working-space frames from deep sources (pinned, non-blo
 warping the previous output by the flow, the network (fused batch norm, channels_last, bf16/fp16
 autocast), optional tiling, colour preservation and the strength blend, and conversion back to
 uint8 (float32 for deep sources); in `carry` mode, the blend of each frame's paint with the warped
-previous output (models/contrast.py).
+previous output (pipeline/contrast.py).
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import torch
 
 from vidstyle.config import RenderSettings
 from vidstyle.flow import ChainLink, warp, warp_torch
-from vidstyle.models.contrast import carry_blend, carry_blend_np
 from vidstyle.models.device import Runtime
 from vidstyle.models.stylenet import CHAIN_WARP, StyleNet
 from vidstyle.pipeline.color import finish
+from vidstyle.pipeline.contrast import carry_blend
 from vidstyle.pipeline.tiles import tiled
 
 
@@ -29,7 +29,7 @@ class Stylizer:
         self.runtime = runtime
         self.render = render
         # Weights are cast to the run's precision once, rather than autocast re-casting them on
-        # every call: 17 ms instead of 23 ms per 384x216 frame for the draft network on 2 cores.
+        # every call (which costs a good share of a small network's time per frame).
         self.net = net.fuse_for_inference().to(runtime.device, runtime.dtype)
         self.net = self.net.to(memory_format=torch.channels_last)
         self.net.requires_grad_(False)
@@ -80,7 +80,8 @@ class Stylizer:
         previous: torch.Tensor, link: ChainLink, boundaries: bool = True
     ) -> tuple[np.ndarray, np.ndarray]:
         """The previous output (1, 3, H, W) warped into this frame as float32 (H, W, 3), and the
-        mask (H, W). cv2.remap is ~5x faster than grid_sample (same bicubic kernel, a = -0.75)."""
+        mask (H, W). On the CPU cv2.remap is much faster than grid_sample (same bicubic kernel,
+        a = -0.75)."""
         height, width = previous.shape[-2:]
         flow, mask = link.at_size(width, height, boundaries=boundaries)
         image = np.ascontiguousarray(previous[0].permute(1, 2, 0).numpy())
@@ -110,8 +111,8 @@ class Stylizer:
     def carry(self, paint: torch.Tensor, previous: torch.Tensor, link: ChainLink) -> torch.Tensor:
         """`--temporal carry`: the previous output warped into this frame, blended into this
         frame's own paint where the flow is reliable, stroke contrast restored (1, 3, H, W).
-        On the CPU all in OpenCV/numpy, in the (H, W, 3) layout cv2 wants (~4 ms a
-        384x216 frame on one core; the layout changes alone would cost 7 ms)."""
+        On a GPU on the device; on the CPU with OpenCV, in the (H, W, 3) layout cv2 wants (the
+        warp and the blend both; pipeline/contrast.py picks its backend by the type)."""
         r = self.render
         blend = (r.carry, r.carry_sigma, r.carry_detail, r.carry_tone_sigma)
         if self.runtime.is_cuda:
@@ -119,7 +120,7 @@ class Stylizer:
             return carry_blend(paint, warped, mask, *blend)
         warped, mask = self._warp_on_cpu(previous, link, boundaries=False)
         own = np.ascontiguousarray(paint[0].float().permute(1, 2, 0).numpy())
-        out = carry_blend_np(own, warped, mask, *blend)
+        out = carry_blend(own, warped, mask, *blend)
         return torch.from_numpy(out).permute(2, 0, 1)[None]
 
     @torch.inference_mode()
