@@ -10,6 +10,7 @@ import contextlib
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -194,3 +195,45 @@ def vidstyle_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]
         return CliResult(code, out, err)
 
     return invoke
+
+
+# -- generated stand-ins for the real sample clips (same properties on every machine) --------
+
+
+@pytest.fixture(scope="session")
+def ntsc_clip(synth_dir: Path) -> Path:
+    """Like realshort.mp4: 320x240, 36 frames at 45000/1499 fps, H.264 + AAC, .mp4 (read-only)."""
+    rate = Fraction(45000, 1499)
+    return make_clip(synth_dir / "ntsc.mp4", size=(320, 240), frames=36, rate=rate, audio=True)
+
+
+@pytest.fixture(scope="session")
+def bframes_clip(synth_dir: Path) -> Path:
+    """Like bikes.mp4: 160x68 H.264 with B-frames, 110 frames at 25 fps, a keyframe every 48,
+    no audio, .mp4 (read-only)."""
+    return make_clip(
+        synth_dir / "bframes.mp4", size=(160, 68), frames=110, audio=False, gop=48, bframes=3
+    )
+
+
+@pytest.fixture(scope="session")
+def surround_clip(synth_dir: Path) -> Path:
+    """Like bigbuckbunny.mp4's sound: 5.1 AAC; 128x72, 100 frames (4 s) at 25 fps, .mp4
+    (read-only)."""
+    return make_clip(synth_dir / "surround.mp4", size=(128, 72), frames=100, channels=6)
+
+
+@pytest.fixture(scope="session")
+def blue_jpeg(synth_dir: Path) -> Path:
+    """Like starry_night.jpg: a 752x600 JPEG, mostly blue, with texture (read-only)."""
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    bgr = np.empty((600, 752, 3), np.uint8)
+    bgr[..., 0] = rng.integers(120, 255, (600, 752))  # OpenCV writes BGR: blue first
+    bgr[..., 1] = rng.integers(40, 160, (600, 752))
+    bgr[..., 2] = rng.integers(0, 100, (600, 752))
+    path = synth_dir / "blue.jpg"
+    cv2.imwrite(str(path), bgr)
+    return path

@@ -184,7 +184,7 @@ def make_clip(
         if audio:
             acodec = audio_codec or "aac"
             a_stream = out.add_stream(acodec, rate=sample_rate)
-            a_stream.layout = "stereo" if channels == 2 else "mono"
+            a_stream.layout = _layout(channels)
             if acodec == "vorbis" or acodec == "opus":
                 a_stream.codec_context.options = {"strict": "experimental"}
 
@@ -228,6 +228,10 @@ def _sws_args(color: dict[str, int], w: int, h: int) -> tuple[int, int]:
     return m, r
 
 
+def _layout(channels: int) -> str:
+    return {1: "mono", 2: "stereo", 6: "5.1"}[channels]
+
+
 def _write_tone(
     out: av.container.OutputContainer, stream, seconds: float, rate: int, channels: int
 ) -> None:  # type: ignore[no-untyped-def]
@@ -246,9 +250,7 @@ def _write_tone(
             arr = (part.T.reshape(1, -1) * 127 + 128).astype(np.uint8)
         else:
             arr = part
-        frame = av.AudioFrame.from_ndarray(
-            arr, format=fmt, layout="stereo" if channels == 2 else "mono"
-        )
+        frame = av.AudioFrame.from_ndarray(arr, format=fmt, layout=_layout(channels))
         frame.sample_rate = rate
         frame.pts = start
         frame.time_base = Fraction(1, rate)

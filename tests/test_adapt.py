@@ -55,6 +55,7 @@ def _flicker(net: StyleNet, runs) -> float:
         return float(temporal_loss(second, warped, mask, batch.frames[:, 1], warped_frame))
 
 
+@pytest.mark.slow  # tens of seconds on 2 cores: left out of `pytest -m "not slow"`
 def test_adaptation_learns_the_style_and_the_temporal_loss_makes_it_steady(tmp_path):
     clip = make_clip(tmp_path / "pan.mp4", size=(96, 64), frames=10, audio=False)
     settings = load_settings("draft")

@@ -405,6 +405,7 @@ def _pid_writing(prefix: str) -> tuple[int, str] | None:
     return None
 
 
+@pytest.mark.slow  # tens of seconds on 2 cores: left out of `pytest -m "not slow"`
 @needs_ray
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux /proc")
 def test_ray_run_retries_a_killed_chunk_task(tmp_path, style_image, monkeypatch):

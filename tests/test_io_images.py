@@ -12,10 +12,10 @@ from vidstyle.errors import MediaError, StyleImageError
 from vidstyle.io import VIDEO_SUFFIXES, atomic_path, check_writable, load_image
 
 
-def test_load_real_jpeg(media_dir: Path) -> None:
-    img = load_image(media_dir / "starry_night.jpg")
+def test_load_jpeg(blue_jpeg: Path) -> None:
+    img = load_image(blue_jpeg)
     assert img.shape == (600, 752, 3) and img.dtype == np.uint8
-    # RGB order: the painting is mostly blue
+    # RGB order: the picture is mostly blue
     assert img[..., 2].mean() > img[..., 0].mean()
 
 

@@ -43,13 +43,13 @@ def test_vfr_timestamps_are_exact(vfr_clip: Path) -> None:
     assert info.duration == pytest.approx(vfr_end(12) / 1000)
 
 
-def test_ntsc_rate_stays_exact(media_dir: Path) -> None:
-    info = probe(media_dir / "realshort.mp4")
+def test_ntsc_rate_stays_exact(ntsc_clip: Path) -> None:
+    info = probe(ntsc_clip)
     assert info.rate == Fraction(45000, 1499)
     assert info.frame_count == 36
     assert not info.is_vfr
-    assert info.audio, "realshort.mp4 has an audio track"
-    ts = frame_timestamps(media_dir / "realshort.mp4")
+    assert info.audio, "the clip has an audio track"
+    ts = frame_timestamps(ntsc_clip)
     assert len(ts) == 36
     assert {b - a for a, b in itertools.pairwise(ts)} == {round(1 / (info.rate * info.time_base))}
 

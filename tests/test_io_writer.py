@@ -92,8 +92,8 @@ def test_vfr_stays_vfr(vfr_clip: Path, tmp_path: Path, suffix: str) -> None:
     assert out.duration == pytest.approx(src.duration, abs=1e-3)
 
 
-def test_ntsc_rate_round_trip_real_clip(media_dir: Path, tmp_path: Path) -> None:
-    src_path = media_dir / "realshort.mp4"
+def test_ntsc_rate_round_trip(ntsc_clip: Path, tmp_path: Path) -> None:
+    src_path = ntsc_clip
     src = probe(src_path)
     out = copy_video(src_path, tmp_path / "out.mp4", size=(160, 120), preset="ultrafast")
     assert out.rate == Fraction(45000, 1499)
@@ -104,8 +104,8 @@ def test_ntsc_rate_round_trip_real_clip(media_dir: Path, tmp_path: Path) -> None
     assert audio_seconds(tmp_path / "out.mp4") == pytest.approx(audio_seconds(src_path), abs=0.03)
 
 
-def test_audio_kept_from_real_clip_and_window_trimmed(media_dir: Path, tmp_path: Path) -> None:
-    src = media_dir / "bigbuckbunny.mp4"
+def test_surround_audio_kept_and_window_trimmed(surround_clip: Path, tmp_path: Path) -> None:
+    src = surround_clip
     out = copy_video(
         src, tmp_path / "bbb.mp4", size=(128, 72), start=50, end=75, preset="ultrafast"
     )
@@ -204,9 +204,9 @@ def test_colour_tags_and_aspect_carried(tmp_path: Path) -> None:
     assert np.abs(rgb - frame_image(0, 64, 48)).mean() < 4  # same matrix/range both ways
 
 
-def test_round_trip_has_no_colour_shift(media_dir: Path, tmp_path: Path) -> None:
+def test_round_trip_has_no_colour_shift(ntsc_clip: Path, tmp_path: Path) -> None:
     # swscale's fast paths darken by 1-2 levels per conversion; the pipeline converts twice
-    src = media_dir / "realshort.mp4"
+    src = ntsc_clip
     copy_video(src, tmp_path / "out.mp4", audio=False, end=6, crf=10, preset="ultrafast")
     with VideoReader(src, end_index=6) as a, VideoReader(tmp_path / "out.mp4") as b:
         diff = np.stack([fa.rgb.astype(float) - fb.rgb for fa, fb in zip(a, b, strict=True)])

@@ -27,6 +27,7 @@ def _reset_peak_rss() -> bool:
         return False
 
 
+@pytest.mark.slow  # tens of seconds on 2 cores: left out of `pytest -m "not slow"`
 @pytest.mark.usefixtures("torch_one_thread")
 def test_4k_clip_renders_at_source_size_in_tiles_with_bounded_memory(
     tmp_path, vidstyle_cli, tiny_opts, tiny_model, style_image

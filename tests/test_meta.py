@@ -181,6 +181,7 @@ def _style_loss_after(net, steps, from_meta, sampler_runs, style, settings) -> f
         return float(StyleTargets(vgg, style).loss(vgg(net.train()(frames))))
 
 
+@pytest.mark.slow  # tens of seconds on 2 cores: left out of `pytest -m "not slow"`
 def test_adaptation_from_a_meta_start_needs_fewer_steps(tmp_path):
     """On a tiny synthetic case: a start meta-trained on 7 pattern styles reaches, on an unseen
     pattern, the style loss that 12 steps from scratch reach, in half the steps."""

@@ -114,10 +114,10 @@ def test_vfr_timestamps_are_kept(render, vfr_clip: Path, tmp_path: Path):
     assert audio_span(out) is not None
 
 
-def test_ntsc_rate_real_clip_keeps_exact_timing_and_audio(render, media_dir: Path, tmp_path: Path):
-    """realshort.mp4: 36 frames at 45000/1499 fps, 320x240, AAC; painted at 96 px (the tiny
-    config), written at the source's size."""
-    src_path = media_dir / "realshort.mp4"
+def test_ntsc_rate_clip_keeps_exact_timing_and_audio(render, ntsc_clip: Path, tmp_path: Path):
+    """36 frames at 45000/1499 fps, 320x240, AAC (as realshort.mp4); painted at 96 px (the
+    tiny config), written at the source's size."""
+    src_path = ntsc_clip
     out = tmp_path / "real.mp4"
     render(src_path, out)
     src, dst = probe(src_path), probe(out)
