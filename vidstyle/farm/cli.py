@@ -21,6 +21,8 @@ from vidstyle.cli.common import (
     START_NUMBER_HELP,
     WORK_SIDE_HELP,
     WORKING_SPACE_HELP,
+    command_settings,
+    sizes,
     user_errors,
 )
 from vidstyle.errors import ConfigError
@@ -113,23 +115,21 @@ def plan_command(
     ),
 ) -> None:
     """Write a job file: an adapt task, one task per frame-range chunk, an assemble task."""
-    from vidstyle.config import load_settings
     from vidstyle.farm.plan import plan_job
 
-    overrides = {
-        "render": dict(
-            output_max_side=max_side,
-            max_side=work_side if work_side is not None else max_side,
+    settings = command_settings(
+        preset,
+        config,
+        render=dict(
+            **sizes(max_side, work_side),
             strength=strength,
             temporal=temporal,
             device=device,
             precision=precision,
             working_space=working_space,
         ),
-        "encode": dict(codec=codec, crf=crf, audio=False if no_audio else None),
-    }
-    overrides = {s: {k: v for k, v in t.items() if v is not None} for s, t in overrides.items()}
-    settings = load_settings(preset, config, overrides)
+        encode=dict(codec=codec, crf=crf, audio=False if no_audio else None),
+    )
     job = plan_job(
         str(input),
         style,
@@ -147,11 +147,11 @@ def plan_command(
         launcher=shlex.split(launcher) if launcher else None,
         start_number=start_number,
     )
-    sizes = [c.span.end - c.span.start for c in job.chunks]
+    lengths = [c.span.end - c.span.start for c in job.chunks]
     cuts = [c.span.start for c in job.chunks if c.at_cut]
     typer.echo(
         f"{job.path}: {job.frame_count} frames in {len(job.chunks)} chunks "
-        f"({min(sizes)}-{max(sizes)} frames, overlap {job.overlap}, seams: {job.seam})"
+        f"({min(lengths)}-{max(lengths)} frames, overlap {job.overlap}, seams: {job.seam})"
         + (f", boundaries on cuts at {cuts}" if cuts else "")
         + f"; {len(job.tasks)} tasks"
     )
