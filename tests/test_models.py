@@ -18,15 +18,34 @@ TINY_AA = StyleNetConfig(channels=(4, 8, 8), residual_blocks=1, outer_kernel=3)
 TINY = StyleNetConfig(channels=(4, 8, 8), residual_blocks=1, outer_kernel=3, antialias=False)
 
 
+def _net_with_visible_strokes(config: StyleNetConfig) -> StyleNet:
+    """An untrained network whose output varies visibly with its input (random, non-trivial
+    batch-norm scales), so a shifted or stretched painting cannot pass for the right one."""
+    net = StyleNet(config).eval()
+    for module in net.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            torch.nn.init.normal_(module.weight, 1.0, 0.5)
+    return net
+
+
 @pytest.mark.parametrize("config", [TINY, TINY_AA], ids=["plain", "antialias"])
 @pytest.mark.parametrize("size", [(33, 47), (48, 64), (5, 9), (101, 3 * 37)])
 def test_network_output_is_the_size_of_its_input(size, config):
-    """Odd sizes must not change size through the network (338 -> 340 is a classic bug)."""
-    net = StyleNet(config).eval()
-    frame = torch.rand(2, 3, *size)
-    out = net(frame, torch.rand(2, 3, *size), torch.ones(2, 1, *size))
-    assert out.shape == frame.shape
-    assert out.min() >= 0.0 and out.max() <= 1.0
+    """Odd sizes must not change size through the network (338 -> 340 is a classic bug), nor
+    shift or stretch the picture to fit: away from its right and bottom edges (the receptive
+    field, under 16 px), an odd-sized frame is painted exactly as the same pixels inside a larger
+    frame are."""
+    torch.manual_seed(0)
+    net = _net_with_visible_strokes(config)
+    h, w = size
+    larger = torch.rand(2, 3, h + 20 + (-h) % 4, w + 20 + (-w) % 4)
+    frame = larger[..., :h, :w]
+    with torch.no_grad():
+        out = net(frame, torch.rand(2, 3, *size), torch.ones(2, 1, *size))
+        cold, cold_in_larger = net(frame), net(larger)[..., :h, :w]
+    assert out.shape == frame.shape and cold.shape == frame.shape
+    inner = (..., slice(0, max(0, h - 16)), slice(0, max(0, w - 16)))
+    torch.testing.assert_close(cold[inner], cold_in_larger[inner], atol=1e-6, rtol=0)
 
 
 @pytest.mark.parametrize("config", [TINY, TINY_AA], ids=["plain", "antialias"])
@@ -77,13 +96,33 @@ def test_antialiased_network_keeps_its_strokes_when_the_picture_moves_a_pixel():
 
 
 def test_warm_inputs_matter_only_where_the_mask_trusts_them():
+    """Where the mask trusts the warped previous output, the frame is pulled toward it (a change
+    of the previous output moves the result the same way), but at most `carry_max` of the way:
+    at least 15% is repainted every frame, even where the gate is wide open. Where the mask is 0
+    (and beyond the receptive field of such pixels), the previous output is ignored."""
+    torch.manual_seed(0)
     net = StyleNet(TINY).eval()
-    x = torch.rand(1, 3, 32, 32)
-    zero, one = torch.zeros(1, 1, 32, 32), torch.ones(1, 1, 32, 32)
-    a, b = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
+    x = torch.rand(1, 3, 32, 64)
+    zero = torch.zeros(1, 1, 32, 64)
+    left = zero.clone()
+    left[..., :24] = 1.0  # trusted on the left only
+    a, b = torch.rand(1, 3, 32, 64), torch.rand(1, 3, 32, 64)
+
+    def pull(mask: torch.Tensor) -> float:
+        """How far the output follows a change of the previous output, in the trusted part."""
+        with torch.no_grad():
+            moved = (net(x, b, mask) - net(x, a, mask))[..., :24].flatten()
+        change = (b - a)[..., :24].flatten()
+        return float(moved @ change / (change @ change))
+
     with torch.no_grad():
         torch.testing.assert_close(net(x, a, zero), net(x, b, zero))  # occluded: ignored
-        assert not torch.allclose(net(x, a, one), net(x, b, one))
+        right_a, right_b = net(x, a, left)[..., 40:], net(x, b, left)[..., 40:]
+    torch.testing.assert_close(right_a, right_b)  # untrusted, 16 px from the trusted part
+    assert 0.1 < pull(left) <= TINY.carry_max
+    with torch.no_grad():
+        net.layers[-1].conv.bias[3] = 20.0  # the gate wide open everywhere
+    assert TINY.carry_max - 0.05 < pull(left) <= TINY.carry_max + 0.02
 
 
 def test_vgg_features_are_imagenet_vgg19():
