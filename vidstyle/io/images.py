@@ -196,16 +196,20 @@ def write_image(
         raise
 
 
+def to_uint16(values: np.ndarray) -> np.ndarray:
+    """uint8/uint16/float values as uint16 (8-bit scaled by 257, float clipped to [0, 1] and
+    rounded)."""
+    if values.dtype == np.uint16:
+        return values
+    if values.dtype == np.uint8:
+        return values.astype(np.uint16) * np.uint16(257)
+    out = np.clip(values.astype(np.float32, copy=False), 0.0, 1.0) * np.float32(65535)
+    return np.rint(out, out=out).astype(np.uint16)
+
+
 def _at_depth(values: np.ndarray, bit_depth: int) -> np.ndarray:
     """uint8/uint16/float values as the integer type of `bit_depth` (rounded, clipped)."""
-    if bit_depth == 16:
-        if values.dtype == np.uint16:
-            return values
-        if values.dtype == np.uint8:
-            return values.astype(np.uint16) * np.uint16(257)
-        out = np.clip(values, 0.0, 1.0) * np.float32(65535)
-        return np.rint(out, out=out).astype(np.uint16)
-    return to_uint8(values)
+    return to_uint16(values) if bit_depth == 16 else to_uint8(values)
 
 
 def _write_cv2(

@@ -36,6 +36,7 @@ from vidstyle.io.encoders import (
     source_profile,
     with_chroma,
 )
+from vidstyle.io.images import to_uint8, to_uint16
 from vidstyle.io.lifecycle import Atomic
 from vidstyle.io.paths import check_writable, remove_quietly, remove_stale, temp_sibling
 from vidstyle.io.probe import SOURCE_SIZE_KEY, VideoInfo, has_alpha, reason
@@ -60,28 +61,6 @@ _PACKED = {
     (True, True): "rgba64le",
 }
 _FRAME_DTYPES = (np.dtype(np.uint8), np.dtype(np.float32))
-
-
-def _to_u16(values: np.ndarray) -> np.ndarray:
-    """Float in [0, 1] -> uint16, rounded (values outside are clipped: the encoder's range)."""
-    out = np.clip(values, 0.0, 1.0) * np.float32(65535)
-    return np.rint(out, out=out).astype(np.uint16)
-
-
-def _alpha_u16(alpha: np.ndarray) -> np.ndarray:
-    if alpha.dtype == np.uint16:
-        return alpha
-    if alpha.dtype == np.uint8:
-        return alpha.astype(np.uint16) * np.uint16(257)
-    return _to_u16(alpha.astype(np.float32))
-
-
-def _alpha_u8(alpha: np.ndarray) -> np.ndarray:
-    if alpha.dtype == np.uint8:
-        return alpha
-    if alpha.dtype == np.uint16:
-        return ((alpha.astype(np.uint32) + 128) // 257).astype(np.uint8)
-    return (np.clip(alpha, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
 #: How far ahead of the video the audio is fed to the muxer (seconds).
@@ -410,13 +389,13 @@ class VideoWriter(Atomic):
             if not keep_alpha:
                 return rgb
             if alpha.dtype == np.uint8 or self.plan_depth <= 8:  # type: ignore[union-attr]
-                return np.dstack([rgb, _alpha_u8(alpha)])  # type: ignore[arg-type]
+                return np.dstack([rgb, to_uint8(alpha)])  # type: ignore[arg-type]
             colour = rgb.astype(np.uint16) * np.uint16(257)
         else:
-            colour = _to_u16(rgb if self.space is None else self.space.from_working(rgb))
+            colour = to_uint16(rgb if self.space is None else self.space.from_working(rgb))
         if not keep_alpha:
             return colour
-        return np.dstack([colour, _alpha_u16(alpha)])  # type: ignore[arg-type]
+        return np.dstack([colour, to_uint16(alpha)])  # type: ignore[arg-type]
 
     @functools.cached_property
     def holds_alpha(self) -> bool:
