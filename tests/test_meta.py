@@ -99,12 +99,25 @@ def test_shipped_start_loads_offline_without_pickle(monkeypatch):
     assert "vidstyle meta train" in card["training"]["command"]
     assert shipped_path().stat().st_size < 8 * 2**20  # small enough to ship
     monkeypatch.undo()  # (the VGG loss network below is loaded with torch.load(weights_only))
-    # the draft preset's network is the one the start is for, and it paints at 0 steps
-    net = initial_network(load_settings("draft"), torch.rand(1, 3, 64, 64))[0]
-    assert net.config == start.config
-    with torch.no_grad():
-        painted = net.train()(torch.rand(2, 3, 48, 64))
-    assert painted.shape == (2, 3, 48, 64) and torch.isfinite(painted).all()
+    # the draft preset's network is the one the start is for, and at 0 steps its painting
+    # already leans to the style's palette: a warm style paints warmer than a cool one
+    content = torch.linspace(0, 1, 64).repeat(2, 3, 48, 1)  # a grey ramp, no colour of its own
+    content = content * (
+        0.75 + 0.25 * torch.rand(2, 1, 48, 64, generator=torch.Generator().manual_seed(0))
+    )
+    mean_colour = {}
+    for name, palette in {"warm": (0.85, 0.35, 0.1), "cool": (0.1, 0.35, 0.85)}.items():
+        y, x = torch.meshgrid(torch.arange(96), torch.arange(96), indexing="ij")
+        stripes = (((x + y) // 6) % 2).float()
+        style = torch.tensor(palette).view(1, 3, 1, 1) * (0.6 + 0.4 * stripes)
+        net = initial_network(load_settings("draft"), style)[0]
+        assert net.config == start.config
+        with torch.no_grad():
+            painted = net.train()(content)
+        assert painted.shape == content.shape and torch.isfinite(painted).all()
+        mean_colour[name] = painted.mean((0, 2, 3))
+    red_minus_blue = {k: float(v[0] - v[2]) for k, v in mean_colour.items()}
+    assert red_minus_blue["warm"] > red_minus_blue["cool"] + 0.3, red_minus_blue
 
 
 def test_a_corrupt_or_mismatched_start_is_one_clear_error(tmp_path):
