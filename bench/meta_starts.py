@@ -1,0 +1,117 @@
+"""Two or more meta-learned starts side by side, adapted the same way on held-out styles.
+
+    python bench/meta_starts.py --start vidstyle/models/weights/meta-slim.safetensors \
+        --start scratch/meta2/start.safetensors --steps 0 40 --seeds 2 > R.json
+
+Decides whether a newer start is worth shipping. For every held-out style that
+bench/meta.py has a random-400 baseline for (its style loss is the target), each start is
+adapted with the draft preset's network, crops and losses under the given [adapt] settings
+(--config; default the product's cosine schedule from 0.06) for each step count, once per
+seed (adaptation at high rates is noisy: one run per setting misleads). Scores are bench/meta.py's:
+8 fixed full frames, style loss relative to random-400's, content loss, colour distance.
+Prints JSON: per style, start and step count the runs' scores; per start and step count the
+median over styles of the seeds' mean style ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from meta import Scorer, eval_frames  # bench/meta.py, beside this script
+
+from vidstyle.adapt.adapt import initial_network, style_tensor
+from vidstyle.adapt.corpus import load_corpus
+from vidstyle.adapt.data import RunSampler, content_runs
+from vidstyle.adapt.trainer import TRAIN_STYLE_LAYERS, train_stylenet
+from vidstyle.config import load_settings
+from vidstyle.models.device import resolve_runtime
+from vidstyle.models.meta_start import load_meta_start
+from vidstyle.models.vgg import CONTENT_LAYER, VGG19Features
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--start", type=Path, action="append", required=True)
+    parser.add_argument("--steps", type=int, nargs="+", default=[0, 40])
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--corpus", type=Path, default=Path("scratch/corpus"))
+    parser.add_argument("--clip", type=Path, default=Path("samples/bigbuckbunny.mp4"))
+    parser.add_argument("--baselines", type=Path, default=Path("bench/results/meta_heldout.json"))
+    parser.add_argument("--config", type=Path, help="TOML over the draft preset")
+    args = parser.parse_args()
+    settings = load_settings("draft", args.config)
+    if args.config is None:
+        settings.adapt.meta_schedule, settings.adapt.meta_affine_lr = "cosine", 0.06
+    a, side = settings.adapt, settings.render.max_side
+    runtime = resolve_runtime("cpu", "auto")
+    starts = {str(path): load_meta_start(path) for path in args.start}
+    runs = content_runs([args.clip], max_side=side, runs=a.sample_runs, length=1,
+                        flow_max_side=side)  # fmt: skip
+    vgg = VGG19Features((*TRAIN_STYLE_LAYERS, CONTENT_LAYER))
+    frames = eval_frames(args.clip, side)
+    baselines = json.loads(args.baselines.read_text())
+    protocol = f"{a.meta_schedule} affine {a.meta_affine_lr:g} body {a.meta_body_lr:g}"
+    result: dict = {
+        "protocol": protocol,
+        "starts": {
+            name: {"sha256": s.sha256, "steps": s.card.get("training", {}).get("steps")}
+            for name, s in starts.items()
+        },
+        "styles": {},
+    }
+    for item in load_corpus(args.corpus).styles("heldout"):
+        target = baselines.get(item.sha256, {}).get("random", {}).get("style")
+        if target is None:
+            continue
+        style = style_tensor(item.path, side)
+        scorer = Scorer(vgg, frames, style)
+        row: dict = {}
+        t0 = time.perf_counter()
+        for name, start in starts.items():
+            for steps in args.steps:
+                scores = []
+                for seed in range(args.seeds if steps else 1):
+                    adapt = copy.deepcopy(a)
+                    adapt.seed = a.seed + seed
+                    net = initial_network(settings, style, start)[0]
+                    if steps:
+                        sampler = RunSampler(runs, adapt.crop, seed=adapt.seed)
+                        train_stylenet(net, sampler, style, adapt, runtime, "off", steps=steps,
+                                       from_meta=True)  # fmt: skip
+                    score = scorer(net)[0]
+                    scores.append(
+                        {
+                            "style_vs_random400": round(score["style"] / target, 3),
+                            "content": round(score["content"], 3),
+                            "colour": round(score["colour"], 2),
+                        }
+                    )
+                row.setdefault(name, {})[str(steps)] = scores
+        result["styles"][item.path.name] = row
+        print(json.dumps({item.path.name: row, "seconds": round(time.perf_counter() - t0)}),
+              file=sys.stderr, flush=True)  # fmt: skip
+    result["median_style_vs_random400"] = {
+        name: {
+            str(steps): float(
+                np.median(
+                    [
+                        np.mean([r["style_vs_random400"] for r in row[name][str(steps)]])
+                        for row in result["styles"].values()
+                    ]
+                )
+            )
+            for steps in args.steps
+        }
+        for name in starts
+    }
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
