@@ -18,10 +18,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from meta import Scorer, eval_frames  # bench/meta.py, beside this script
+from meta import eval_frames, heldout_with_targets  # bench/meta.py, beside this script
 
-from vidstyle.adapt.adapt import initial_network, style_tensor
-from vidstyle.adapt.corpus import load_corpus
+from vidstyle.adapt.adapt import initial_network
 from vidstyle.adapt.data import RunSampler, content_runs
 from vidstyle.adapt.trainer import TRAIN_STYLE_LAYERS, train_stylenet
 from vidstyle.config import load_settings
@@ -45,14 +44,10 @@ def main() -> None:
                         flow_max_side=side)  # fmt: skip
     vgg = VGG19Features((*TRAIN_STYLE_LAYERS, CONTENT_LAYER))
     frames = eval_frames(args.clip, side)
-    baselines = json.loads(args.baselines.read_text())
     result: dict = {"styles": {}}
-    for item in load_corpus(args.corpus).styles("heldout"):
-        target = baselines.get(item.sha256, {}).get("random", {}).get("style")
-        if target is None:
-            continue
-        style = style_tensor(item.path, side)
-        scorer = Scorer(vgg, frames, style)
+    for item, style, scorer, target in heldout_with_targets(
+        args.corpus, args.baselines, vgg, frames, side
+    ):
         row = {}
         for schedule, affine in VARIANTS:
             for steps in STEPS:
