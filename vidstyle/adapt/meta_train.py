@@ -352,7 +352,8 @@ class MetaTrainer:
             "work_side": self.settings.work_side,
             "training": {
                 "method": "joint multi-style training of the shared body and the style "
-                "predictor (one style per step, Adam, constant learning rates)",
+                "predictor (one style per step, Adam; each chunk's learning rates are in "
+                "history)",
                 "steps": self.step,
                 "seconds": round(self.seconds, 1),
                 "history": self.history,
