@@ -100,7 +100,8 @@ class AdaptSettings:
     # the style's normalisation parameters predicted from the image), "random" = from scratch.
     start: str = "meta"
     steps: int = 300  # steps from the meta start (on CUDA, or any device without cpu_steps)
-    # ... on a CPU (-1 = same as steps; 0 = the predicted network as is): under a minute on 2 cores
+    # ... on a CPU (-1 = same as steps; 0 = the predicted network as is), sized for adaptation
+    # within a minute on 2 cores (README, Measured)
     cpu_steps: int = 40
     random_steps: int = 1000  # steps from a random start (start = "random", or --temporal warm)
     meta_affine_lr: float = 6e-2  # from the meta start: the style's (gamma, beta) learn fast

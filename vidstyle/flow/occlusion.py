@@ -34,7 +34,7 @@ def occlusion_tests(
     boundary). One pass for callers that need both masks (vidstyle.flow.chain)."""
     w = flow_ab.astype(np.float32, copy=False)
     w_hat = warp(flow_ba.astype(np.float32, copy=False), w)
-    # Per-channel arithmetic: numpy reductions over a last axis of length 2 are ~10x slower.
+    # Per-channel arithmetic: numpy reductions over a last axis of length 2 are much slower.
     u, v = w[..., 0], w[..., 1]
     u_hat, v_hat = w_hat[..., 0], w_hat[..., 1]
     w_sq = u * u + v * v

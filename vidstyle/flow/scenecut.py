@@ -60,7 +60,7 @@ def scene_cut_score(
 ) -> SceneCutScore:
     """Both signals for frames A -> B (RGB uint8). `mask` (a reliability mask of the flow between
     them, any direction) is used as it is; else `flow_ab` (frame size) saves the forward flow; else
-    both flows are computed with DIS on the thumbnails (~1 ms each)."""
+    both flows are computed with DIS on the thumbnails (cheap at that size)."""
     check_pair(a, b)
     ta, tb = _thumb(a), _thumb(b)
     (hs_a, v_a), (hs_b, v_b) = _hists(ta), _hists(tb)

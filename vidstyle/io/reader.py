@@ -61,8 +61,8 @@ def rotate_upright(rgb: np.ndarray, rotation: int) -> np.ndarray:
 
 #: swscale's fast YUV->RGB path rounds down and skips chroma interpolation: on real footage
 #: (bigbuckbunny.mp4) that darkens every channel by 1-2 levels. These flags make it exact
-#: (bias 0.00, mean error 0.3 levels vs a float reference) for ~4 ms more per 720p frame
-#: at full size and ~1 ms when downscaling.
+#: (bias 0.00, mean error 0.3 levels vs a float reference) at a small cost per frame
+#: (bench/throughput.py measures the decode stage).
 ACCURATE = Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
 
 

@@ -61,8 +61,8 @@ the steep PQ/HLG toe makes up to 1.1e-3 in code value (about one 10-bit code ste
 within 3e-5 relative per component (BT.709), 5e-5 of the pixel's largest (BT.2020).
 
 Written with numpy from the standards' formulas, not OpenColorIO: its CPU builtins
-(ST-2084, HLG-OETF-INVERSE) measured no faster than numpy here (~130 ms per 1080p pass,
-same as numpy's power), and cover neither the OOTF nor the roll-off. Frames are converted
+(ST-2084, HLG-OETF-INVERSE) measured no faster than numpy's power here, and cover neither
+the OOTF nor the roll-off. Frames are converted
 in blocks of 32k pixels so the temporaries stay in cache.
 """
 
@@ -333,7 +333,7 @@ def working_space_for(
     return WorkingSpace(transfer, primaries)
 
 
-_BLOCK = 32768  # pixels converted at a time: the temporaries stay in cache (~1.5x faster)
+_BLOCK = 32768  # pixels converted at a time: the temporaries stay in cache
 
 
 def _blockwise(fn: Callable[[np.ndarray], np.ndarray], rgb: np.ndarray) -> np.ndarray:
