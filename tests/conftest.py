@@ -7,7 +7,6 @@ once per test run and must be treated as read-only.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -18,16 +17,6 @@ import pytest
 from tests.synth import make_clip
 
 # -- media (vidstyle.io) ---------------------------------------------------------------------
-
-MEDIA_DIR = Path(os.environ.get("VIDSTYLE_MEDIA", "/work/shared/media"))
-
-
-@pytest.fixture(scope="session")
-def media_dir() -> Path:
-    """The real sample clips (bigbuckbunny.mp4, bikes.mp4, realshort.mp4, ...), read-only."""
-    if not (MEDIA_DIR / "realshort.mp4").is_file():
-        pytest.skip(f"sample media not found in {MEDIA_DIR} (set VIDSTYLE_MEDIA)")
-    return MEDIA_DIR
 
 
 @pytest.fixture(scope="session")
