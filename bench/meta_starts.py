@@ -43,6 +43,7 @@ def main() -> None:
     parser.add_argument("--clip", type=Path, default=Path("samples/bigbuckbunny.mp4"))
     parser.add_argument("--baselines", type=Path, default=Path("bench/results/meta_heldout.json"))
     parser.add_argument("--config", type=Path, help="TOML over the draft preset")
+    parser.add_argument("--only", nargs="+", help="styles whose file name contains one of these")
     args = parser.parse_args()
     settings = load_settings("draft", args.config)
     if args.config is None:
@@ -66,6 +67,8 @@ def main() -> None:
     for item, style, scorer, target in heldout_with_targets(
         args.corpus, args.baselines, vgg, frames, side
     ):
+        if args.only and not any(part in item.path.name for part in args.only):
+            continue
         row: dict = {}
         t0 = time.perf_counter()
         for name, start in starts.items():
