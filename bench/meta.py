@@ -86,13 +86,17 @@ class Scorer:
         return {"style": style, "content": content, "colour": colour.result()}, rgb[0]
 
 
-def heldout_with_targets(corpus: Path, baselines: Path, vgg: VGG19Features, frames, side: int):
+def heldout_with_targets(
+    corpus: Path, baselines: Path, vgg: VGG19Features, frames, side: int, only=None
+):
     """The held-out styles that have a random-400 baseline in `baselines` (bench/meta.py's
-    results): (corpus item, style tensor, its Scorer, the target style loss) for each."""
+    results), or those of them whose file name contains one of `only`: (corpus item, style
+    tensor, its Scorer, the target style loss) for each."""
     known = json.loads(baselines.read_text())
     for item in load_corpus(corpus).styles("heldout"):
         target = known.get(item.sha256, {}).get("random", {}).get("style")
-        if target is not None:
+        wanted = not only or any(part in item.path.name for part in only)
+        if target is not None and wanted:
             style = style_tensor(item.path, side)
             yield item, style, Scorer(vgg, frames, style), target
 

@@ -65,10 +65,8 @@ def main() -> None:
         "styles": {},
     }
     for item, style, scorer, target in heldout_with_targets(
-        args.corpus, args.baselines, vgg, frames, side
+        args.corpus, args.baselines, vgg, frames, side, args.only
     ):
-        if args.only and not any(part in item.path.name for part in args.only):
-            continue
         row: dict = {}
         t0 = time.perf_counter()
         for name, start in starts.items():
