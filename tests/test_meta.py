@@ -177,6 +177,50 @@ def test_meta_training_resumes_exactly_where_it_stopped(tmp_path):
     assert load_meta_start(tmp_path / "a" / START).card["training"]["steps"] == 6
 
 
+def test_first_order_maml_adds_the_gradient_after_adaptation(tmp_path):
+    """With the inner rates at 0 the adapted network is the start, so a first-order MAML step's
+    gradient must be exactly the joint gradient of the loss on its first crops plus the loss on
+    its query crops: this checks the plumbing into body and predictor, (gamma, beta) included."""
+    corpus = load_corpus(make_corpus(tmp_path / "corpus"))
+    settings = _meta_settings()
+    settings.inner_steps, settings.inner_affine_lr, settings.inner_body_lr = 1, 0.0, 0.0
+    maml = MetaTrainer(corpus, settings, CPU, tmp_path / "maml")
+    parts = maml.accumulate_gradients()
+    assert parts["adapted_style"] > 0
+
+    joint = MetaTrainer(corpus, _meta_settings(), CPU, tmp_path / "joint")
+    index = joint._next_style()
+    first, _inner, query = joint._crops(), joint._crops(), joint._crops()  # MAML's draw order
+    joint.optimiser.zero_grad()
+    overrides = joint.style_overrides(index)
+    (joint._loss(overrides, first, index)[0] + joint._loss(overrides, query, index)[0]).backward()
+
+    expected = {**_grads(joint.body, "body."), **_grads(joint.predictor, "predictor.")}
+    got = {**_grads(maml.body, "body."), **_grads(maml.predictor, "predictor.")}
+    assert got.keys() == expected.keys() and any(k.startswith("predictor.") for k in got)
+    for name in got:
+        torch.testing.assert_close(got[name], expected[name], rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_first_order_maml_moves_the_start_differently_and_resumes(tmp_path):
+    corpus = load_corpus(make_corpus(tmp_path / "corpus"))
+    settings = _meta_settings()
+    settings.inner_steps = 2
+    maml = MetaTrainer(corpus, settings, CPU, tmp_path / "maml")
+    maml.run(steps=2)
+    joint = MetaTrainer(corpus, _meta_settings(), CPU, tmp_path / "joint")
+    joint.run(steps=2)
+    a, b = _weights(maml), _weights(joint)
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+    card = load_meta_start(tmp_path / "maml" / START).card["training"]
+    assert card["steps"] == 2
+    assert card["history"][-1]["first_order_maml"]["inner_steps"] == 2
+
+
+def _grads(module: torch.nn.Module, prefix: str) -> dict[str, torch.Tensor]:
+    return {prefix + n: p.grad.clone() for n, p in module.named_parameters() if p.grad is not None}
+
+
 def _style_loss_after(net, steps, from_meta, sampler_runs, style, settings) -> float:
     a = settings.adapt
     a.batch_size, a.crop = 2, 32

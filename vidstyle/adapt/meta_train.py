@@ -8,6 +8,12 @@ TV, weights from the preset). One style per batch: the body uses batch normalisa
 adaptation its statistics are recomputed on one style's paintings of one video, so training
 batches must not mix styles either.
 
+With `inner_steps` k > 0 each step is also first-order MAML (Finn et al. 2017; Nichol et al.
+2018): a copy of the style's network is adapted k steps exactly as the product adapts one (Adam,
+(gamma, beta) at the high rate, body at the low one), scored on fresh crops, and that loss's
+gradient at the adapted weights is added to the joint one. The start is then trained for what
+users get after a few steps of adaptation, not only for the predicted network as is.
+
 Hours of work on a 2-core CPU, so it runs in chunks: `run()` stops at a step or time limit,
 checkpoints (weights, Adam moments, random generator states, step) atomically every few
 minutes and on the way out, and a later call continues exactly where it stopped. Each
@@ -71,6 +77,9 @@ class MetaSettings:
     predictor_lr: float = 1e-4  # 1e-3 diverged in the feasibility prototype
     checkpoint_seconds: float = 300.0
     seed: int = 0
+    inner_steps: int = 0  # > 0: first-order MAML over this many adaptation steps (see above)
+    inner_affine_lr: float = 6e-2  # the adaptation's rates (the preset's meta_* rates)
+    inner_body_lr: float = 1e-3
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -197,26 +206,77 @@ class MetaTrainer:
             overrides[w], overrides[b] = gamma, beta
         return overrides
 
-    def train_step(self) -> dict[str, float]:
+    def _crops(self) -> torch.Tensor:
         s = self.settings
-        index = self._next_style()
         batch = self.sampler.sample(s.batch_size, 1, self.runtime.device)
-        frame = batch.frames[:, 0].contiguous(memory_format=torch.channels_last)
-        self.body.train()
+        return batch.frames[:, 0].contiguous(memory_format=torch.channels_last)
+
+    def _loss(
+        self, params: dict[str, torch.Tensor], frame: torch.Tensor, index: int
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """The adaptation loss of the body under `params` (overrides) on one batch of crops."""
+        s = self.settings
         with self.runtime.autocast():
-            out = functional_call(self.body, self.style_overrides(index), (frame,))
+            out = functional_call(self.body, params, (frame,))
             with torch.no_grad():
                 content_target = self.vgg(frame)[CONTENT_LAYER]
             feats = self.vgg(out)
             c = s.content_weight * content_loss(feats[CONTENT_LAYER], content_target)
             st = s.style_weight * self.bank.targets[index].loss(feats)
         tv = s.tv_weight * total_variation(out.float())
-        loss = c + st + tv
+        return c + st + tv, {"content": c.item(), "style": st.item(), "tv": tv.item()}
+
+    def _adapted(self, overrides: dict[str, torch.Tensor], index: int) -> dict[str, torch.Tensor]:
+        """A detached copy of the style's network after `inner_steps` of the product's
+        adaptation (fresh Adam, two rates), as a full set of functional_call parameters."""
+        s = self.settings
+        params = {name: p.detach().clone() for name, p in self.body.named_parameters()}
+        params |= {name: v.detach().clone() for name, v in overrides.items()}
+        for value in params.values():
+            value.requires_grad_(True)
+        affine = [params[name] for name in overrides]
+        body = [value for name, value in params.items() if name not in overrides]
+        inner = torch.optim.Adam(
+            [{"params": affine, "lr": s.inner_affine_lr}, {"params": body, "lr": s.inner_body_lr}]
+        )
+        for _ in range(s.inner_steps):
+            loss, _ = self._loss(params, self._crops(), index)
+            inner.zero_grad(set_to_none=True)
+            loss.backward()
+            inner.step()
+        return params
+
+    def accumulate_gradients(self) -> dict[str, float]:
+        """Set the body's and predictor's .grad for one step; return the losses for the log.
+
+        Joint: the loss of the predicted network. First-order MAML adds the gradient of the
+        loss after adaptation, taken at the adapted weights and applied to the start's (the
+        adapted (gamma, beta)'s gradient flows on into the predictor): a surrogate whose
+        gradient is exactly that, `sum(param * grad)`, carries it through one backward pass.
+        """
+        index = self._next_style()
+        self.body.train()
+        overrides = self.style_overrides(index)
+        loss, parts = self._loss(overrides, self._crops(), index)
+        if self.settings.inner_steps:
+            adapted = self._adapted(overrides, index)
+            after, after_parts = self._loss(adapted, self._crops(), index)
+            # (allow_unused: the warm-start path's parameters play no part in a cold frame)
+            grads = torch.autograd.grad(after, list(adapted.values()), allow_unused=True)
+            starts = dict(self.body.named_parameters()) | overrides
+            for name, grad in zip(adapted, grads, strict=True):
+                if grad is not None:
+                    loss = loss + (starts[name] * grad).sum()
+            parts["adapted_style"] = after_parts["style"]
         self.optimiser.zero_grad(set_to_none=True)
         loss.backward()
+        return parts
+
+    def train_step(self) -> dict[str, float]:
+        parts = self.accumulate_gradients()
         self.optimiser.step()
         self.step += 1
-        return {"content": c.item(), "style": st.item(), "tv": tv.item()}
+        return parts
 
     # -- the chunked loop -----------------------------------------------------------------
 
@@ -237,6 +297,12 @@ class MetaTrainer:
                 "device": self.runtime.describe(),
             }
         )
+        if self.settings.inner_steps:
+            self.history[-1]["first_order_maml"] = {
+                "inner_steps": self.settings.inner_steps,
+                "inner_affine_lr": self.settings.inner_affine_lr,
+                "inner_body_lr": self.settings.inner_body_lr,
+            }
         with _terminate_as_interrupt():
             self._loop(steps, seconds, on_step, started)
         return self.step
@@ -352,8 +418,8 @@ class MetaTrainer:
             "work_side": self.settings.work_side,
             "training": {
                 "method": "joint multi-style training of the shared body and the style "
-                "predictor (one style per step, Adam; each chunk's learning rates are in "
-                "history)",
+                "predictor (one style per step, Adam; each chunk's learning rates, and its "
+                "first-order MAML inner steps if any, are in history)",
                 "steps": self.step,
                 "seconds": round(self.seconds, 1),
                 "history": self.history,

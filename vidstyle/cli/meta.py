@@ -36,6 +36,13 @@ def train_command(
         help="Start a new run folder from an exported start (e.g. the shipped one) and go on "
         "from its step count.",
     ),
+    inner_steps: int = typer.Option(
+        0,
+        "--inner-steps",
+        min=0,
+        help="First-order MAML: also adapt each step's style this many steps (the preset's "
+        "adaptation rates) and train for the loss after them; 0 = joint training only.",
+    ),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
 ) -> None:
@@ -62,6 +69,9 @@ def train_command(
         tv_weight=a.tv_weight,
         body_lr=body_lr,
         predictor_lr=predictor_lr,
+        inner_steps=inner_steps,
+        inner_affine_lr=a.meta_affine_lr,
+        inner_body_lr=a.meta_body_lr,
     )
     trainer = MetaTrainer(load_corpus(corpus), meta, resolve_runtime(device), directory, init)
     first = trainer.step
