@@ -9,8 +9,8 @@ adapted with the draft preset's network, crops and losses under the given [adapt
 (--config; default the product's cosine schedule from 0.06) for each step count, once per
 seed (adaptation at high rates is noisy: one run per setting misleads). Scores are bench/meta.py's:
 8 fixed full frames, style loss relative to random-400's, content loss, colour distance.
-Prints JSON: per style, start and step count the runs' scores; per start and step count the
-median over styles of the seeds' mean style ratio.
+Prints JSON: per style, start and step count the runs' scores, and bench/meta_starts_summary.py's
+summary against issue 14's targets.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 from meta import eval_frames, heldout_with_targets  # bench/meta.py, beside this script
+from meta_starts_summary import summarise
 
 from vidstyle.adapt.adapt import initial_network
 from vidstyle.adapt.data import RunSampler, content_runs
@@ -92,20 +92,7 @@ def main() -> None:
         result["styles"][item.path.name] = row
         print(json.dumps({item.path.name: row, "seconds": round(time.perf_counter() - t0)}),
               file=sys.stderr, flush=True)  # fmt: skip
-    result["median_style_vs_random400"] = {
-        name: {
-            str(steps): float(
-                np.median(
-                    [
-                        np.mean([r["style_vs_random400"] for r in row[name][str(steps)]])
-                        for row in result["styles"].values()
-                    ]
-                )
-            )
-            for steps in args.steps
-        }
-        for name in starts
-    }
+    result["summary"] = summarise(result, json.loads(args.baselines.read_text()))
     print(json.dumps(result, indent=1))
 
 
