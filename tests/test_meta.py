@@ -17,6 +17,7 @@ import torch
 
 from vidstyle.adapt.adapt import initial_network, style_tensor
 from vidstyle.adapt.corpus import CorpusError, load_corpus
+from vidstyle.adapt.corpus_cache import prepare_corpus
 from vidstyle.adapt.data import RunSampler, image_runs
 from vidstyle.adapt.meta_train import START, MetaSettings, MetaTrainer
 from vidstyle.adapt.trainer import TRAIN_STYLE_LAYERS, StyleTargets, train_stylenet
@@ -27,7 +28,7 @@ from vidstyle.models.meta_start import load_meta_start, shipped_path
 from vidstyle.models.stylenet import StyleNetConfig
 from vidstyle.models.vgg import CONTENT_LAYER, VGG19Features
 
-pytestmark = pytest.mark.usefixtures("torch_one_thread")
+pytestmark = pytest.mark.usefixtures("torch_one_thread", "isolated_cache")
 CPU = resolve_runtime("cpu", "fp32")
 TINY = StyleNetConfig((8, 16, 16), 1, 3)
 
@@ -159,6 +160,30 @@ def test_corpus_checks_its_files(tmp_path):
     (root / "style" / "style1.png").write_bytes(b"changed")
     with pytest.raises(CorpusError, match="sha256"):
         load_corpus(root)
+
+
+def test_the_prepared_corpus_is_cached_and_loads_identical(tmp_path, isolated_cache):
+    """A later chunk loads the style bank and content images instead of recomputing them (minutes
+    for a real corpus); what it loads equals what was built, and a stale or corrupt file is
+    rebuilt rather than trusted."""
+    corpus = load_corpus(make_corpus(tmp_path / "corpus"))
+    vgg = VGG19Features((*TRAIN_STYLE_LAYERS, CONTENT_LAYER))
+    built = prepare_corpus(corpus, vgg, 64, CPU.device)
+    loaded = prepare_corpus(corpus, vgg, 64, CPU.device)
+    assert not built.loaded_from_cache and loaded.loaded_from_cache
+    torch.testing.assert_close(loaded.bank.stats, built.bank.stats, rtol=0, atol=0)
+    for a, b in zip(loaded.bank.targets, built.bank.targets, strict=True):
+        assert a.grams.keys() == b.grams.keys() and a.scale == b.scale
+        for layer in a.grams:
+            torch.testing.assert_close(a.grams[layer], b.grams[layer], rtol=0, atol=0)
+    assert [c.shape for c in loaded.content] == [c.shape for c in built.content]
+    assert all(np.array_equal(a, b) for a, b in zip(loaded.content, built.content, strict=True))
+
+    assert not prepare_corpus(corpus, vgg, 48, CPU.device).loaded_from_cache  # another size
+    for path in (isolated_cache / "corpus").glob("*.safetensors"):
+        path.write_bytes(b"not a safetensors file")
+    assert not prepare_corpus(corpus, vgg, 64, CPU.device).loaded_from_cache
+    assert prepare_corpus(corpus, vgg, 64, CPU.device).loaded_from_cache  # rewritten
 
 
 def test_meta_training_resumes_exactly_where_it_stopped(tmp_path):

@@ -133,14 +133,24 @@ def _decode_runs(path: Path, size: tuple[int, int], starts: list[int], length: i
             yield [frame.rgb for frame in reader]
 
 
-def image_runs(paths: list[Path], max_side: int) -> list[Run]:
-    """Still images as runs of length one (style, not time), resized to the work size."""
+def images_at_side(paths: list[Path], max_side: int) -> list[np.ndarray]:
+    """Still images (RGB uint8) resized with INTER_AREA so their long side is `max_side`."""
     out = []
     for path in paths:
         img = load_image(path)
         w, h = fit_size(img.shape[1], img.shape[0], max_side)
-        out.append(_run_from_frames([cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)], None))
+        out.append(cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA))
     return out
+
+
+def still_runs(images: list[np.ndarray]) -> list[Run]:
+    """Images already at work size as runs of length one (style, not time)."""
+    return [_run_from_frames([image], None) for image in images]
+
+
+def image_runs(paths: list[Path], max_side: int) -> list[Run]:
+    """Still images as runs of length one, resized to the work size."""
+    return still_runs(images_at_side(paths, max_side))
 
 
 def content_runs(

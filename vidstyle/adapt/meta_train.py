@@ -28,7 +28,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,15 +36,15 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch.func import functional_call
 
-from vidstyle.adapt.adapt import style_tensor
 from vidstyle.adapt.corpus import Corpus
-from vidstyle.adapt.data import RunSampler, image_runs
-from vidstyle.adapt.trainer import TRAIN_STYLE_LAYERS, StyleTargets
+from vidstyle.adapt.corpus_cache import prepare_corpus
+from vidstyle.adapt.data import RunSampler, still_runs
+from vidstyle.adapt.trainer import TRAIN_STYLE_LAYERS
 from vidstyle.errors import ModelError, VidstyleError
 from vidstyle.models.device import Runtime
 from vidstyle.models.losses import content_loss, total_variation
 from vidstyle.models.meta_start import load_meta_start, save_meta_start
-from vidstyle.models.predictor import StylePredictor, style_statistics
+from vidstyle.models.predictor import StylePredictor
 from vidstyle.models.store import atomic_write
 from vidstyle.models.stylenet import (
     StyleNet,
@@ -85,27 +85,6 @@ class MetaSettings:
         data = asdict(self)
         data["network"] = self.network.to_dict()
         return data
-
-
-@dataclass
-class StyleBank:
-    """Precomputed per-style targets: Gram matrices, their normaliser, and VGG statistics."""
-
-    targets: list[StyleTargets]
-    stats: torch.Tensor  # (S, 1920)
-    names: list[str] = field(default_factory=list)
-
-
-def build_style_bank(
-    paths: list[Path], vgg: VGG19Features, side: int, device: torch.device
-) -> StyleBank:
-    targets, stats = [], []
-    for path in paths:
-        with torch.no_grad():
-            feats = vgg(style_tensor(path, side).to(device))
-        targets.append(StyleTargets.from_features(feats))  # one VGG pass serves both
-        stats.append(style_statistics(feats))
-    return StyleBank(targets, torch.cat(stats), [p.name for p in paths])
 
 
 def _flatten_optimiser(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
@@ -168,9 +147,10 @@ class MetaTrainer:
         self.vgg.to(memory_format=torch.channels_last)
         self.body.to(memory_format=torch.channels_last)
         self.styles = [item.path for item in corpus.styles("train")]
-        self.bank = build_style_bank(self.styles, self.vgg, settings.work_side, device)
+        prepared = prepare_corpus(corpus, self.vgg, settings.work_side, device)
+        self.bank = prepared.bank
         self.predictor.set_normalisation(self.bank.stats.cpu())
-        runs = image_runs([item.path for item in corpus.content()], settings.work_side)
+        runs = still_runs(prepared.content)
         self.sampler = RunSampler(runs, settings.crop, seed=settings.seed)
         self.order_rng = np.random.default_rng(settings.seed + 1)
         self.order: list[int] = []

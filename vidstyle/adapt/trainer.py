@@ -71,8 +71,18 @@ class StyleTargets:
         targets._set(feats)
         return targets
 
+    @classmethod
+    def from_grams(cls, grams: dict[str, torch.Tensor]) -> StyleTargets:
+        """From Gram matrices computed before (meta-training's prepared corpus cache)."""
+        targets = cls.__new__(cls)
+        targets._set_grams(grams)
+        return targets
+
     def _set(self, feats: dict[str, torch.Tensor]) -> None:
-        self.grams = {k: gram(feats[k]) for k in TRAIN_STYLE_LAYERS}
+        self._set_grams({k: gram(feats[k]) for k in TRAIN_STYLE_LAYERS})
+
+    def _set_grams(self, grams: dict[str, torch.Tensor]) -> None:
+        self.grams = grams
         # Style losses of different images differ by orders of magnitude; dividing by the style's
         # own Gram energy makes style_weight=1 mean roughly the same stylization for any image.
         self.scale = float(sum(g.pow(2).mean() for g in self.grams.values()))
