@@ -4,6 +4,7 @@ and adaptation from a (tiny, quickly trained) start beats adaptation from scratc
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import pickle
 import shutil
@@ -200,6 +201,34 @@ def test_meta_training_resumes_exactly_where_it_stopped(tmp_path):
     for name in a:
         torch.testing.assert_close(a[name], b[name], msg=name)
     assert load_meta_start(tmp_path / "a" / START).card["training"]["steps"] == 6
+
+
+def test_an_annealed_chunk_decays_its_rates_to_the_floor_and_says_so(tmp_path):
+    corpus = load_corpus(make_corpus(tmp_path / "corpus"))
+    settings = _meta_settings()
+    settings.anneal_to = 0.1
+    trainer = MetaTrainer(corpus, settings, CPU, tmp_path / "run")
+    rates = []
+    original = trainer.train_step
+
+    def recording_step():
+        rates.append([g["lr"] for g in trainer.optimiser.param_groups])
+        return original()
+
+    trainer.train_step = recording_step
+    trainer.run(steps=5)
+    body = [r[0] for r in rates]
+    assert body[0] == pytest.approx(settings.body_lr)
+    assert all(a > b for a, b in itertools.pairwise(body))  # strictly decaying
+    last = 0.1 + 0.9 * 0.5 * (1 + np.cos(0.8 * np.pi))  # the 5th of 5 steps starts at 4/5
+    assert body[-1] == pytest.approx(settings.body_lr * last)
+    assert [r[1] / r[0] for r in rates] == pytest.approx([0.1] * 5)  # predictor in step
+    assert trainer.history[-1]["anneal_to"] == 0.1
+
+    resumed = MetaTrainer(corpus, _meta_settings(), CPU, tmp_path / "run")  # a constant chunk
+    resumed.run(steps=6)
+    assert [g["lr"] for g in resumed.optimiser.param_groups] == [1e-3, 1e-4]
+    assert "anneal_to" not in resumed.history[-1]
 
 
 def test_first_order_maml_adds_the_gradient_after_adaptation(tmp_path):

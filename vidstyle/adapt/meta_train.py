@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import signal
 import threading
 import time
@@ -80,6 +81,9 @@ class MetaSettings:
     inner_steps: int = 0  # > 0: first-order MAML over this many adaptation steps (see above)
     inner_affine_lr: float = 6e-2  # the adaptation's rates (the preset's meta_* rates)
     inner_body_lr: float = 1e-3
+    # < 1: both learning rates decay along a cosine over this chunk's budget (its --steps or
+    # --minutes, whichever ends it first) to this fraction of themselves; 1 = constant
+    anneal_to: float = 1.0
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -277,6 +281,8 @@ class MetaTrainer:
                 "device": self.runtime.describe(),
             }
         )
+        if self.settings.anneal_to != 1.0:
+            self.history[-1]["anneal_to"] = self.settings.anneal_to
         if self.settings.inner_steps:
             self.history[-1]["first_order_maml"] = {
                 "inner_steps": self.settings.inner_steps,
@@ -295,11 +301,18 @@ class MetaTrainer:
         started: float,
     ) -> None:
         last_save = started
+        first = self.step
         window: list[dict[str, float]] = []
         try:
             while steps is None or self.step < steps:
-                if seconds is not None and time.perf_counter() - started >= seconds:
+                elapsed = time.perf_counter() - started
+                if seconds is not None and elapsed >= seconds:
                     break
+                progress = max(
+                    (self.step - first) / max(1, steps - first) if steps is not None else 0.0,
+                    elapsed / seconds if seconds else 0.0,
+                )
+                self._set_learning_rates(progress)
                 t0 = time.perf_counter()
                 losses = self.train_step()
                 self.seconds += time.perf_counter() - t0
@@ -315,6 +328,14 @@ class MetaTrainer:
                     last_save = time.perf_counter()
         finally:
             self.save()  # also on Ctrl-C or SIGTERM: a chunk never loses finished steps
+
+    def _set_learning_rates(self, progress: float) -> None:
+        """The chunk's rates at `progress` (0..1) through its budget: constant, or cosine-annealed
+        to `anneal_to` of themselves (a last chunk that settles gives a better start)."""
+        floor = self.settings.anneal_to
+        factor = floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+        self.optimiser.param_groups[0]["lr"] = self.settings.body_lr * factor
+        self.optimiser.param_groups[1]["lr"] = self.settings.predictor_lr * factor
 
     def _log(self, window: list[dict[str, float]]) -> None:
         means = {k: float(np.mean([w[k] for w in window])) for k in window[0]}

@@ -43,6 +43,14 @@ def train_command(
         help="First-order MAML: also adapt each step's style this many steps (the preset's "
         "adaptation rates) and train for the loss after them; 0 = joint training only.",
     ),
+    anneal_to: float = typer.Option(
+        1.0,
+        "--anneal-to",
+        min=0.0,
+        max=1.0,
+        help="Decay both learning rates along a cosine over this chunk's --steps/--minutes to "
+        "this fraction of themselves (e.g. 0.1 for a last chunk); 1 = constant.",
+    ),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
 ) -> None:
@@ -72,6 +80,7 @@ def train_command(
         inner_steps=inner_steps,
         inner_affine_lr=a.meta_affine_lr,
         inner_body_lr=a.meta_body_lr,
+        anneal_to=anneal_to,
     )
     trainer = MetaTrainer(load_corpus(corpus), meta, resolve_runtime(device), directory, init)
     first = trainer.step
