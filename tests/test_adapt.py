@@ -80,6 +80,21 @@ def test_adaptation_learns_the_style_and_the_temporal_loss_makes_it_steady(tmp_p
     assert _flicker(trained[a.temporal_weight], runs) < 0.5 * _flicker(trained[0.0], runs)
 
 
+def test_the_colour_loss_pulls_the_output_towards_the_style_palette(tmp_path):
+    """colour_weight adds the Lab sliced-Wasserstein term: logged, and it falls in training."""
+    clip = make_clip(tmp_path / "pan.mp4", size=(64, 48), frames=4, audio=False)
+    settings = load_settings("draft")
+    a = settings.adapt
+    a.random_steps, a.batch_size, a.crop, a.learning_rate = 30, 2, 32, 5e-3
+    a.colour_weight = 0.1
+    runs = video_runs(clip, max_side=64, runs=2, length=1, flow_max_side=64)
+    torch.manual_seed(0)
+    net = StyleNet(StyleNetConfig((4, 8, 8), 1, 3, antialias=False))
+    log = train_stylenet(net, RunSampler(runs, a.crop, seed=0), _style(), a, CPU, "off")
+    assert len(log.colour) == 30 and log.summary()["colour"] > 0
+    assert _tail_mean(log.colour, 5) < 0.8 * _head_mean(log.colour, 5)
+
+
 def test_cache_key_follows_style_settings_and_footage():
     base = model_key("style-a", {"steps": 10}, ["clip-1"])
     assert model_key("style-a", {"steps": 10}, ["clip-1"]) == base
@@ -121,6 +136,7 @@ WEIGHT_SETTINGS = {
         "adapt.content_weight": 2.0,
         "adapt.style_weight": 5.0,
         "adapt.tv_weight": 0.01,
+        "adapt.colour_weight": 0.5,
     },
     "while training from the meta start": {
         "adapt.meta_affine_lr": 0.01,

@@ -9,7 +9,7 @@ import torch
 from torch.nn import functional as F
 
 from vidstyle.errors import ModelError
-from vidstyle.models.losses import gram, temporal_loss
+from vidstyle.models.losses import ColourTarget, gram, rgb_to_lab, temporal_loss
 from vidstyle.models.store import ModelCard, load_model, save_model
 from vidstyle.models.stylenet import StyleNet, StyleNetConfig
 from vidstyle.models.vgg import CONTENT_LAYER, STYLE_LAYERS, VGG19Features
@@ -156,6 +156,41 @@ def test_temporal_loss_ignores_masked_pixels_and_allows_lighting_changes():
     assert (
         temporal_loss(brighter, prev * 0, torch.ones(1, 1, 4, 4), frame_now, frame_before) < 1e-10
     )
+
+
+def test_lab_conversion_matches_the_colour_metric():
+    """The colour loss works in the Lab space `vidstyle eval` scores in (OpenCV's)."""
+    import cv2
+    import numpy as np
+
+    from vidstyle.metrics.colour import sliced_wasserstein
+
+    rgb = np.random.default_rng(0).random((500, 3)).astype(np.float32)
+    rgb[:5], rgb[5:10] = 0.0, 1.0  # black and white: the ends of both piecewise branches
+    expected = cv2.cvtColor(rgb.reshape(-1, 1, 3), cv2.COLOR_RGB2LAB).reshape(-1, 3)
+    np.testing.assert_allclose(rgb_to_lab(torch.from_numpy(rgb)).numpy(), expected, atol=0.5)
+    # and descending the loss moves a flat two-colour picture towards the style's palette
+    style = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    two_colours = torch.zeros(1, 3, 16, 16)
+    two_colours[..., 8:] = 1.0
+    x = two_colours.clone().requires_grad_(True)
+    target = ColourTarget(style)
+    optimiser = torch.optim.Adam([x], lr=0.02)
+    for _ in range(60):
+        optimiser.zero_grad()
+        loss = target.loss(x)
+        loss.backward()
+        assert torch.isfinite(x.grad).all()  # also at 0 and 1, where the branches meet
+        optimiser.step()
+        with torch.no_grad():
+            x.clamp_(0, 1)
+
+    def distance(image: torch.Tensor) -> float:
+        lab = cv2.cvtColor(image[0].permute(1, 2, 0).numpy().astype(np.float32), cv2.COLOR_RGB2LAB)
+        ref = cv2.cvtColor(style[0].permute(1, 2, 0).numpy(), cv2.COLOR_RGB2LAB)
+        return sliced_wasserstein(lab.reshape(-1, 3), ref.reshape(-1, 3))
+
+    assert distance(x.detach()) < 0.5 * distance(two_colours)
 
 
 def test_model_file_round_trip(tmp_path):

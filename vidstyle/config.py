@@ -115,6 +115,9 @@ class AdaptSettings:
     content_weight: float = 1.25  # the slim network: keeps faces and shapes readable
     style_weight: float = 10.0  # relative: style loss is normalised by the style's own Gram energy
     tv_weight: float = 1e-3
+    # sliced Wasserstein distance of the output's Lab colours to the style image's (the colour
+    # figure of `vidstyle eval`): asks for the style's palette, which Gram losses can miss
+    colour_weight: float = 0.0
     temporal_weight: float = 100.0
     sequence_length: int = 3  # frames per training chain: the network learns from its own outputs
     burn_in: int = 4  # chain frames run before the trained ones (exposes carried-over drift)

@@ -87,7 +87,7 @@ def training_fingerprint(settings: Settings, side: int, on_cpu: bool | None = No
     if temporal == "warm":
         adapt["burn_in"] = a.burn_in
     if steps > 0:  # the optimisation itself (0 steps from the meta start: its prediction)
-        names = ["batch_size", "content_weight", "style_weight", "tv_weight"]
+        names = ["batch_size", "content_weight", "style_weight", "tv_weight", "colour_weight"]
         names += ["meta_affine_lr", "meta_body_lr", "meta_schedule"] if meta else ["learning_rate"]
         names += ["temporal_weight"] if temporal != "off" else []
         adapt.update({name: getattr(a, name) for name in names})

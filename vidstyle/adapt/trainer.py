@@ -26,7 +26,13 @@ from vidstyle.adapt.data import Batch, RunSampler
 from vidstyle.config import AdaptSettings
 from vidstyle.flow import warp_torch
 from vidstyle.models.device import Runtime
-from vidstyle.models.losses import content_loss, gram, temporal_loss, total_variation
+from vidstyle.models.losses import (
+    ColourTarget,
+    content_loss,
+    gram,
+    temporal_loss,
+    total_variation,
+)
 from vidstyle.models.stylenet import CHAIN_WARP, StyleNet, style_norms
 from vidstyle.models.vgg import CONTENT_LAYER, STYLE_LAYERS, VGG19Features
 
@@ -42,6 +48,7 @@ class TrainingLog:
     style: list[float] = field(default_factory=list)
     tv: list[float] = field(default_factory=list)
     temporal: list[float] = field(default_factory=list)
+    colour: list[float] = field(default_factory=list)
     seconds: float = 0.0
 
     def summary(self, last: int = 20) -> dict[str, float]:
@@ -53,6 +60,7 @@ class TrainingLog:
             "style": tail(self.style),
             "tv": tail(self.tv),
             "temporal": tail(self.temporal),
+            "colour": tail(self.colour),
             "seconds": round(self.seconds, 1),
         }
 
@@ -212,6 +220,7 @@ def train_stylenet(
     vgg = VGG19Features((*TRAIN_STYLE_LAYERS, CONTENT_LAYER)).to(device)
     vgg = vgg.to(memory_format=torch.channels_last)
     targets = StyleTargets(vgg, style.to(device))
+    colour = ColourTarget(style.to(device)) if settings.colour_weight > 0 else None
     net.to(device).to(memory_format=torch.channels_last).train()
     optimiser, schedule = _optimiser(net, settings, steps, from_meta)
     length = 1 if temporal == "off" else max(2, settings.sequence_length)
@@ -228,7 +237,7 @@ def train_stylenet(
         previous = _run_chain(net, batch, burn, runtime) if burn else None
         trained = batch.frames.shape[1] - burn
         total = torch.zeros((), device=device)
-        parts = dict.fromkeys(("content", "style", "tv", "temporal"), 0.0)
+        parts = dict.fromkeys(("content", "style", "tv", "temporal", "colour"), 0.0)
         for t in range(burn, burn + trained):
             frame = batch.frames[:, t].contiguous(memory_format=torch.channels_last)
             warped_previous, mask = _chain_inputs(previous, batch, t)
@@ -241,6 +250,10 @@ def train_stylenet(
                 s = settings.style_weight * targets.loss(feats)
             tv = settings.tv_weight * total_variation(out.float())
             loss = c + s + tv
+            if colour is not None:
+                cl = settings.colour_weight * colour.loss(out.float())
+                loss = loss + cl
+                parts["colour"] += cl.item()
             parts["content"] += c.item()
             parts["style"] += s.item()
             parts["tv"] += tv.item()
@@ -261,6 +274,7 @@ def train_stylenet(
         log.content.append(parts["content"] / trained)
         log.style.append(parts["style"] / trained)
         log.tv.append(parts["tv"] / trained)
+        log.colour.append(parts["colour"] / trained)
         log.temporal.append(parts["temporal"] / max(1, trained - (burn == 0)))
         if on_step is not None:
             on_step(

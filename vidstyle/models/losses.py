@@ -67,3 +67,56 @@ def temporal_loss(
         diff = diff - luminance(frame.float() - warped_previous_frame.float())
     weighted = mask.float() * diff.pow(2)
     return weighted.sum() / (mask.float().sum() * output.shape[1]).clamp_min(1.0)
+
+
+# sRGB (D65) -> XYZ, rows X, Y, Z; white point of D65 for the Lab normalisation (OpenCV's).
+_RGB_TO_XYZ = (
+    (0.412453, 0.357580, 0.180423),
+    (0.212671, 0.715160, 0.072169),
+    (0.019334, 0.119193, 0.950227),
+)
+_WHITE = (0.950456, 1.0, 1.088754)
+
+
+def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
+    """Differentiable sRGB [0, 1] -> CIE Lab (L 0..100), channels last dim: (..., 3) -> (..., 3).
+
+    Same formulas as OpenCV's float conversion, so a loss on it measures what
+    vidstyle.metrics.colour scores. Both branches of each piecewise function are clamped to
+    their own domain: torch.where back-propagates through the unused one too.
+    """
+    c = rgb.float()  # not clamped: a clamp passes no gradient to pixels at exactly 0 or 1
+    linear = torch.where(c <= 0.04045, c / 12.92, ((c.clamp_min(0.04045) + 0.055) / 1.055).pow(2.4))
+    matrix = torch.tensor(_RGB_TO_XYZ, device=rgb.device)
+    xyz = (linear @ matrix.T) / torch.tensor(_WHITE, device=rgb.device)
+    f = torch.where(xyz > 0.008856, xyz.clamp_min(0.008856).pow(1 / 3), 7.787 * xyz + 16 / 116)
+    fx, fy, fz = f.unbind(-1)
+    return torch.stack((116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)), -1)
+
+
+class ColourTarget:
+    """The style image's colour distribution, as a differentiable loss on an output's.
+
+    Sliced Wasserstein-1 in Lab, the figure `vidstyle eval` reports as colour: pixels are
+    projected on fixed random unit directions of Lab space and matched quantile by quantile.
+    The Gram loss can be met by a picture in two flat colours; this term asks for the palette.
+    """
+
+    def __init__(self, style: torch.Tensor, projections: int = 32, quantiles: int = 128):
+        """`style`: (1, 3, H, W) RGB in [0, 1]."""
+        generator = torch.Generator().manual_seed(0)
+        directions = torch.randn(3, projections, generator=generator)
+        self.directions = (directions / directions.norm(dim=0, keepdim=True)).to(style.device)
+        self.levels = (torch.arange(quantiles, device=style.device) + 0.5) / quantiles
+        with torch.no_grad():
+            self.target = self._quantiles(style)
+
+    def _quantiles(self, images: torch.Tensor) -> torch.Tensor:
+        lab = rgb_to_lab(images.permute(0, 2, 3, 1).reshape(-1, 3))
+        projected, _ = torch.sort(lab @ self.directions, dim=0)
+        index = (self.levels * projected.shape[0]).long().clamp_max(projected.shape[0] - 1)
+        return projected[index]
+
+    def loss(self, images: torch.Tensor) -> torch.Tensor:
+        """Sliced W1 (Lab units) of the pooled pixels of `images` (N, 3, H, W) to the style."""
+        return (self._quantiles(images) - self.target).abs().mean()
