@@ -6,7 +6,8 @@
 Decides whether a newer start is worth shipping. For every held-out style that
 bench/meta.py has a random-400 baseline for (its style loss is the target), each start is
 adapted with the draft preset's network, crops and losses under the given [adapt] settings
-(--config; default the product's cosine schedule from 0.06) for each step count, once per
+(--config; default the product's: cosine schedule from 0.06, colour loss 0.05; pass a TOML
+with `[adapt] colour_weight = 0` for the figures from before it) for each step count, once per
 seed (adaptation at high rates is noisy: one run per setting misleads). Scores are bench/meta.py's:
 8 fixed full frames, style loss relative to random-400's, content loss, colour distance.
 Prints JSON: per style, start and step count the runs' scores, and bench/meta_starts_summary.py's
@@ -56,6 +57,7 @@ def main() -> None:
     vgg = VGG19Features((*TRAIN_STYLE_LAYERS, CONTENT_LAYER))
     frames = eval_frames(args.clip, side)
     protocol = f"{a.meta_schedule} affine {a.meta_affine_lr:g} body {a.meta_body_lr:g}"
+    protocol += f" colour {a.colour_weight:g}" if a.colour_weight else ""
     result: dict = {
         "protocol": protocol,
         "starts": {

@@ -25,6 +25,7 @@ from vidstyle.pipeline.stylizer import Stylizer
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 CPU = resolve_runtime("cpu", "fp32")
+DRAFT = load_settings("draft").adapt
 
 
 def _style(seed: int = 0) -> torch.Tensor:
@@ -230,7 +231,7 @@ def test_cache_key_holds_exactly_what_changes_the_weights(group, name, value):
             "mode": training_mode(mode),  # carry trains as off
             "meta": mode != "warm" and adapt_overrides.get("start", "meta") == "meta",
             "cpu": on_cpu,
-            "steps": adapt_overrides.get("cpu_steps", 20) if on_cpu else 200,
+            "steps": adapt_overrides.get("cpu_steps", DRAFT.cpu_steps) if on_cpu else DRAFT.steps,
         }
         base = _training_key(mode, adapt_overrides, on_cpu)
         changed = _training_key(mode, adapt_overrides, on_cpu, {name: value}) != base
