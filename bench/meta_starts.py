@@ -6,10 +6,12 @@
 Decides whether a newer start is worth shipping. For every held-out style that
 bench/meta.py has a random-400 baseline for (its style loss is the target), each start is
 adapted with the draft preset's network, crops and losses under the given [adapt] settings
-(--config; default the product's: cosine schedule from 0.06, colour loss 0.05; pass a TOML
-with `[adapt] colour_weight = 0` for the figures from before it) for each step count, once per
-seed (adaptation at high rates is noisy: one run per setting misleads). Scores are bench/meta.py's:
-8 fixed full frames, style loss relative to random-400's, content loss, colour distance.
+(without --config: the default preset's cosine schedule from 0.06, and draft's colour weight, 0;
+a --config TOML replaces that protocol, e.g. `[adapt] meta_schedule = "cosine"`,
+`meta_affine_lr = 0.06`, `colour_weight = 0.05` for the default preset's) for each step
+count, once per seed (adaptation at high rates is noisy: one run per setting misleads).
+Scores are bench/meta.py's: 8 fixed full frames, style loss relative to random-400's, content
+loss, colour distance.
 Prints JSON: per style, start and step count the runs' scores, and bench/meta_starts_summary.py's
 summary against issue 14's targets.
 """
