@@ -271,6 +271,32 @@ def test_first_order_maml_moves_the_start_differently_and_resumes(tmp_path):
     assert card["history"][-1]["first_order_maml"]["inner_steps"] == 2
 
 
+def test_hard_share_draws_the_styles_that_train_worst_and_resumes(tmp_path):
+    corpus = load_corpus(make_corpus(tmp_path / "corpus"))
+    settings = _meta_settings()
+    settings.hard_share = 1.0
+    trainer = MetaTrainer(corpus, settings, CPU, tmp_path / "run")
+    first = trainer._next_style()  # nothing seen yet: the shuffled epoch
+    trainer.difficulty = [0.1] * len(trainer.styles)
+    trainer.difficulty[first] = 3.0
+    drawn = [trainer._next_style() for _ in range(200)]
+    share = drawn.count(first) / len(drawn)  # 9 / (9 + 0.01 * others): nearly all
+    assert share > 0.9
+
+    settings.hard_share = 0.5
+    interrupted = MetaTrainer(corpus, settings, CPU, tmp_path / "a")
+    interrupted.run(steps=3)
+    assert sum(d is not None for d in interrupted.difficulty) >= 1
+    resumed = MetaTrainer(corpus, settings, CPU, tmp_path / "a")
+    assert resumed.difficulty == interrupted.difficulty
+    resumed.run(steps=6)
+    straight = MetaTrainer(corpus, settings, CPU, tmp_path / "b")
+    straight.run(steps=6)
+    for name, value in _weights(resumed).items():
+        torch.testing.assert_close(value, _weights(straight)[name], msg=name)
+    assert resumed.history[-1]["hard_share"] == 0.5
+
+
 def _grads(module: torch.nn.Module, prefix: str) -> dict[str, torch.Tensor]:
     return {prefix + n: p.grad.clone() for n, p in module.named_parameters() if p.grad is not None}
 

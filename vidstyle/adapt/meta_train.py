@@ -84,6 +84,11 @@ class MetaSettings:
     # < 1: both learning rates decay along a cosine over this chunk's budget (its --steps or
     # --minutes, whichever ends it first) to this fraction of themselves; 1 = constant
     anneal_to: float = 1.0
+    # > 0: this share of steps draws its style by difficulty (probability ~ the square of the
+    # style's running style loss; after adaptation with inner_steps) instead of from the
+    # shuffled epoch: trains for the tail of styles, which a share-of-styles target measures
+    # (Task-Robust MAML, Collins et al. 2020, minimises the worst task's loss)
+    hard_share: float = 0.0
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -158,6 +163,8 @@ class MetaTrainer:
         self.sampler = RunSampler(runs, settings.crop, seed=settings.seed)
         self.order_rng = np.random.default_rng(settings.seed + 1)
         self.order: list[int] = []
+        # running style loss of each training style (None until seen): hard_share's weights
+        self.difficulty: list[float | None] = [None] * len(self.styles)
         self.optimiser = torch.optim.Adam(
             [
                 {"params": list(self.body.parameters()), "lr": settings.body_lr},
@@ -175,6 +182,10 @@ class MetaTrainer:
     # -- one step -------------------------------------------------------------------------
 
     def _next_style(self) -> int:
+        seen = [i for i, d in enumerate(self.difficulty) if d is not None]
+        if seen and self.order_rng.random() < self.settings.hard_share:
+            weights = np.array([self.difficulty[i] for i in seen]) ** 2
+            return int(self.order_rng.choice(seen, p=weights / weights.sum()))
         if not self.order:
             self.order = self.order_rng.permutation(len(self.styles)).tolist()
         return self.order.pop()
@@ -252,6 +263,9 @@ class MetaTrainer:
                 if grad is not None:
                     loss = loss + (starts[name] * grad).sum()
             parts["adapted_style"] = after_parts["style"]
+        seen = parts.get("adapted_style", parts["style"])
+        last = self.difficulty[index]
+        self.difficulty[index] = seen if last is None else 0.7 * last + 0.3 * seen
         self.optimiser.zero_grad(set_to_none=True)
         loss.backward()
         return parts
@@ -283,6 +297,8 @@ class MetaTrainer:
         )
         if self.settings.anneal_to != 1.0:
             self.history[-1]["anneal_to"] = self.settings.anneal_to
+        if self.settings.hard_share:
+            self.history[-1]["hard_share"] = self.settings.hard_share
         if self.settings.inner_steps:
             self.history[-1]["first_order_maml"] = {
                 "inner_steps": self.settings.inner_steps,
@@ -363,6 +379,7 @@ class MetaTrainer:
             "sampler_rng": self.sampler.rng.bit_generator.state,
             "order_rng": self.order_rng.bit_generator.state,
             "order": self.order,
+            "difficulty": self.difficulty,
             "history": self.history,
             **groups,
         }
@@ -394,6 +411,7 @@ class MetaTrainer:
         self.sampler.rng.bit_generator.state = state["sampler_rng"]
         self.order_rng.bit_generator.state = state["order_rng"]
         self.order = list(state["order"])
+        self.difficulty = list(state.get("difficulty", self.difficulty))
         self.step = int(state["step"])
         self.seconds = float(state["seconds"])
         self.history = list(state.get("history", []))

@@ -51,6 +51,14 @@ def train_command(
         help="Decay both learning rates along a cosine over this chunk's --steps/--minutes to "
         "this fraction of themselves (e.g. 0.1 for a last chunk); 1 = constant.",
     ),
+    hard_share: float = typer.Option(
+        0.0,
+        "--hard-share",
+        min=0.0,
+        max=1.0,
+        help="This share of steps picks its style by difficulty (running style loss, squared) "
+        "instead of from the shuffled epoch: trains for the styles that adapt worst.",
+    ),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
 ) -> None:
@@ -81,6 +89,7 @@ def train_command(
         inner_affine_lr=a.meta_affine_lr,
         inner_body_lr=a.meta_body_lr,
         anneal_to=anneal_to,
+        hard_share=hard_share,
     )
     trainer = MetaTrainer(load_corpus(corpus), meta, resolve_runtime(device), directory, init)
     first = trainer.step
