@@ -7,6 +7,10 @@ Per start and step count, over the styles (each style's seeds averaged first): t
 loss relative to random-400's, the share of styles at or under random-400's (after 40 steps
 that is "10x fewer steps than random-400's 400"), and the median colour distance beside
 random-400's median colour on the same styles (from bench/meta.py's --baselines file).
+
+With --targets (bench/random_targets.py results for more seeds) each style's target becomes
+the mean of bench/meta.py's seed-0 run and those seeds' runs, as the meta side is averaged over
+its seeds; the ratios are rescaled to it and the summary is given for both targets.
 """
 
 from __future__ import annotations
@@ -54,13 +58,54 @@ def summarise(merged: dict, baselines: dict) -> dict:
     }
 
 
+def seed_mean_targets(baselines: dict, extra: list[dict]) -> dict:
+    """bench/meta.py's baselines with each style's random scores averaged over all seeds run,
+    the seeds kept beside them (`random_seeds`)."""
+    out = {}
+    for sha, entry in baselines.items():
+        if "random" not in entry:
+            continue
+        seeds = [entry["random"]] + [e[sha]["random"][s] for e in extra if sha in e
+                                     for s in sorted(e[sha]["random"])]  # fmt: skip
+        mean = {k: float(np.mean([r[k] for r in seeds])) for k in ("style", "content", "colour")}
+        out[sha] = {"style": entry["style"], "random": mean, "random_seeds": seeds}
+    return out
+
+
+def retarget(merged: dict, baselines: dict, targets: dict) -> dict:
+    """The same runs with every ratio taken against `targets` instead of `baselines`."""
+    old = {v["style"]: v["random"]["style"] for v in baselines.values() if "random" in v}
+    new = {v["style"]: v["random"]["style"] for v in targets.values()}
+    out = json.loads(json.dumps(merged))
+    for name, row in out["styles"].items():
+        factor = old[name] / new[name]
+        for per_steps in row.values():
+            for runs in per_steps.values():
+                for run in runs:
+                    run["style_vs_random400"] = round(run["style_vs_random400"] * factor, 3)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", type=Path, nargs="+")
     parser.add_argument("--baselines", type=Path, default=Path("bench/results/meta_heldout.json"))
+    parser.add_argument("--targets", type=Path, nargs="+", help="bench/random_targets.py results")
     args = parser.parse_args()
     merged = merge(args.results)
-    merged["summary"] = summarise(merged, json.loads(args.baselines.read_text()))
+    baselines = json.loads(args.baselines.read_text())
+    merged["summary"] = summarise(merged, baselines)
+    if args.targets:
+        targets = seed_mean_targets(baselines, [json.loads(p.read_text()) for p in args.targets])
+        retargeted = retarget(merged, baselines, targets)
+        seeds = len(next(iter(targets.values()))["random_seeds"])
+        merged = {
+            "targets": f"random-400 averaged over {seeds} seeds (bench/random_targets.py)",
+            "random400": {v["style"]: v for v in targets.values()},
+            **retargeted,
+            "summary": summarise(retargeted, targets),
+            "summary_seed0_targets": merged["summary"],
+        }
     print(json.dumps(merged, indent=1))
 
 
