@@ -183,7 +183,8 @@ class MetaTrainer:
 
     def _next_style(self) -> int:
         seen = [i for i, d in enumerate(self.difficulty) if d is not None]
-        if seen and self.order_rng.random() < self.settings.hard_share:
+        # (no draw at all without hard_share: runs without it keep their exact style order)
+        if self.settings.hard_share and seen and self.order_rng.random() < self.settings.hard_share:
             weights = np.array([self.difficulty[i] for i in seen]) ** 2
             return int(self.order_rng.choice(seen, p=weights / weights.sum()))
         if not self.order:
