@@ -61,6 +61,16 @@ def eval_frames(clip: Path, side: int) -> torch.Tensor:
     return torch.stack(frames).float() / 255
 
 
+def bench_setup(clip: Path, settings):
+    """What every held-out benchmark adapts and scores with, from the preset's settings: the
+    CPU runtime, the clip's content runs at the work size, the loss VGG and the 8 eval frames."""
+    a, side = settings.adapt, settings.render.max_side
+    runtime = resolve_runtime("cpu", "auto")
+    runs = content_runs([clip], max_side=side, runs=a.sample_runs, length=1, flow_max_side=side)
+    vgg = VGG19Features((*TRAIN_STYLE_LAYERS, CONTENT_LAYER))
+    return runtime, runs, vgg, eval_frames(clip, side)
+
+
 class Scorer:
     """Style / content loss and colour distance of a network's paintings of the eval frames."""
 
@@ -240,13 +250,8 @@ def main() -> None:
     # the target stays what training from scratch reached before the colour loss went in (the
     # stored baselines in bench/results/meta_heldout.json were made so)
     random_settings.adapt.colour_weight = 0.0
-    runtime = resolve_runtime("cpu", "auto")
+    runtime, runs, vgg, frames = bench_setup(args.clip, settings)
     corpus = load_corpus(args.corpus)
-    runs = content_runs(
-        [args.clip], max_side=side, runs=a.sample_runs, length=1, flow_max_side=side
-    )
-    vgg = VGG19Features((*TRAIN_STYLE_LAYERS, CONTENT_LAYER))
-    frames = eval_frames(args.clip, side)
     results = json.loads(args.results.read_text()) if args.results.is_file() else {}
     start_sha = load_shipped().sha256 if args.phase != "random" else None
     # how the meta phase adapts: the preset's schedule and rates (results depend on them)

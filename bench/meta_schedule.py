@@ -18,14 +18,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from meta import eval_frames, heldout_with_targets  # bench/meta.py, beside this script
+from meta import bench_setup, heldout_with_targets  # bench/meta.py, beside this script
 
 from vidstyle.adapt.adapt import initial_network
-from vidstyle.adapt.data import RunSampler, content_runs
-from vidstyle.adapt.trainer import TRAIN_STYLE_LAYERS, train_stylenet
+from vidstyle.adapt.data import RunSampler
+from vidstyle.adapt.trainer import train_stylenet
 from vidstyle.config import load_settings
-from vidstyle.models.device import resolve_runtime
-from vidstyle.models.vgg import CONTENT_LAYER, VGG19Features
 
 VARIANTS = (("constant", 0.03), ("cosine", 0.03), ("cosine", 0.06))
 STEPS = (20, 40)
@@ -39,11 +37,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = load_settings("draft")
     a, side = settings.adapt, settings.render.max_side
-    runtime = resolve_runtime("cpu", "auto")
-    runs = content_runs([args.clip], max_side=side, runs=a.sample_runs, length=1,
-                        flow_max_side=side)  # fmt: skip
-    vgg = VGG19Features((*TRAIN_STYLE_LAYERS, CONTENT_LAYER))
-    frames = eval_frames(args.clip, side)
+    runtime, runs, vgg, frames = bench_setup(args.clip, settings)
     result: dict = {"styles": {}}
     for item, style, scorer, target in heldout_with_targets(
         args.corpus, args.baselines, vgg, frames, side

@@ -25,16 +25,14 @@ import sys
 import time
 from pathlib import Path
 
-from meta import eval_frames, heldout_with_targets  # bench/meta.py, beside this script
+from meta import bench_setup, heldout_with_targets  # bench/meta.py, beside this script
 from meta_starts_summary import summarise
 
 from vidstyle.adapt.adapt import initial_network
-from vidstyle.adapt.data import RunSampler, content_runs
-from vidstyle.adapt.trainer import TRAIN_STYLE_LAYERS, train_stylenet
+from vidstyle.adapt.data import RunSampler
+from vidstyle.adapt.trainer import train_stylenet
 from vidstyle.config import load_settings
-from vidstyle.models.device import resolve_runtime
 from vidstyle.models.meta_start import load_meta_start
-from vidstyle.models.vgg import CONTENT_LAYER, VGG19Features
 
 
 def main() -> None:
@@ -52,12 +50,8 @@ def main() -> None:
     if args.config is None:
         settings.adapt.meta_schedule, settings.adapt.meta_affine_lr = "cosine", 0.06
     a, side = settings.adapt, settings.render.max_side
-    runtime = resolve_runtime("cpu", "auto")
     starts = {str(path): load_meta_start(path) for path in args.start}
-    runs = content_runs([args.clip], max_side=side, runs=a.sample_runs, length=1,
-                        flow_max_side=side)  # fmt: skip
-    vgg = VGG19Features((*TRAIN_STYLE_LAYERS, CONTENT_LAYER))
-    frames = eval_frames(args.clip, side)
+    runtime, runs, vgg, frames = bench_setup(args.clip, settings)
     protocol = f"{a.meta_schedule} affine {a.meta_affine_lr:g} body {a.meta_body_lr:g}"
     protocol += f" colour {a.colour_weight:g}" if a.colour_weight else ""
     result: dict = {

@@ -22,15 +22,13 @@ import sys
 import time
 from pathlib import Path
 
-from meta import eval_frames, heldout_with_targets  # bench/meta.py, beside this script
+from meta import bench_setup, heldout_with_targets  # bench/meta.py, beside this script
 
 from vidstyle.adapt.adapt import initial_network
-from vidstyle.adapt.data import RunSampler, content_runs
-from vidstyle.adapt.trainer import TRAIN_STYLE_LAYERS, train_stylenet
+from vidstyle.adapt.data import RunSampler
+from vidstyle.adapt.trainer import train_stylenet
 from vidstyle.config import load_settings
-from vidstyle.models.device import resolve_runtime
 from vidstyle.models.store import atomic_write
-from vidstyle.models.vgg import CONTENT_LAYER, VGG19Features
 
 
 def main() -> None:
@@ -46,11 +44,7 @@ def main() -> None:
     settings.adapt.start, settings.adapt.colour_weight = "random", 0.0
     settings.adapt.seed = args.seed
     a, side = settings.adapt, settings.render.max_side
-    runtime = resolve_runtime("cpu", "auto")
-    runs = content_runs([args.clip], max_side=side, runs=a.sample_runs, length=1,
-                        flow_max_side=side)  # fmt: skip
-    vgg = VGG19Features((*TRAIN_STYLE_LAYERS, CONTENT_LAYER))
-    frames = eval_frames(args.clip, side)
+    runtime, runs, vgg, frames = bench_setup(args.clip, settings)
     results = json.loads(args.results.read_text()) if args.results.is_file() else {}
     for item, style, scorer, _target in heldout_with_targets(
         args.corpus, args.baselines, vgg, frames, side, args.only
