@@ -348,3 +348,46 @@ def test_meta_train_without_a_budget_says_so(vidstyle_cli, tmp_path):
     assert result.err_lines == [
         "vidstyle: error: vidstyle meta train needs --minutes or --steps (or both)"
     ]
+
+
+def test_meta_average_writes_the_mean_of_branched_starts(vidstyle_cli, tmp_path):
+    corpus = load_corpus(make_corpus(tmp_path / "corpus"))
+    MetaTrainer(corpus, _meta_settings(), CPU, tmp_path / "a").run(steps=2)
+    shutil.copytree(tmp_path / "a", tmp_path / "b")  # a branch: same checkpoint, then apart
+    hard = _meta_settings()
+    hard.hard_share = 1.0
+    MetaTrainer(corpus, hard, CPU, tmp_path / "b").run(steps=4)
+    MetaTrainer(corpus, _meta_settings(), CPU, tmp_path / "a").run(steps=3)
+    a, b = (load_meta_start(tmp_path / run / START) for run in "ab")
+
+    result = vidstyle_cli(
+        "meta", "average", tmp_path / "soup.safetensors", tmp_path / "a" / START,
+        tmp_path / "b" / START,
+    )  # fmt: skip
+    assert result.code == 0, result.err_lines
+    soup = load_meta_start(tmp_path / "soup.safetensors")
+    for part in ("body", "predictor"):
+        mine, theirs = getattr(a, part).state_dict(), getattr(b, part).state_dict()
+        for name, value in getattr(soup, part).state_dict().items():
+            if value.is_floating_point():
+                torch.testing.assert_close(value, (mine[name] + theirs[name]) / 2, msg=name)
+    training = soup.card["training"]
+    assert training["steps"] == 4  # the furthest ingredient
+    assert [i["steps"] for i in training["averaged_from"]] == [3, 4]
+    assert [i["weights_sha256"] for i in training["averaged_from"]] == [a.sha256, b.sha256]
+    assert training["history"] == [{"from_step": 0, "to_step": 2, **training["history"][0]}]
+    assert [i["history_after_shared"][-1]["to_step"] for i in training["averaged_from"]] == [3, 4]
+    assert training["averaged_from"][1]["history_after_shared"][0]["hard_share"] == 1.0
+
+    other = _meta_settings()
+    other.network = StyleNetConfig((8, 16, 16), 2, 3)
+    MetaTrainer(corpus, other, CPU, tmp_path / "c").run(steps=1)
+    result = vidstyle_cli(
+        "meta", "average", tmp_path / "bad.safetensors", tmp_path / "a" / START,
+        tmp_path / "c" / START,
+    )  # fmt: skip
+    assert result.code != 0
+    assert len(result.err_lines) == 1
+    assert str(tmp_path / "c" / START) in result.err_lines[0]
+    assert "another network" in result.err_lines[0]
+    assert not (tmp_path / "bad.safetensors").exists()

@@ -108,3 +108,25 @@ def train_command(
         f"meta-training: steps {first} -> {last} ({trainer.seconds / 60:.1f} min in all); "
         f"start written to {directory / 'start.safetensors'}"
     )
+
+
+@meta_app.command("average")
+@user_errors
+def average_command(
+    output: Path = typer.Argument(..., help="The averaged start to write (.safetensors)."),
+    starts: list[Path] = typer.Argument(
+        ..., help="Two or more starts (start.safetensors files) of one training lineage."
+    ),
+) -> None:
+    """Average starts branched from one checkpoint into one ("model soup"); the card lists them.
+
+    Use it on the ends of runs continued from the same start (e.g. with and without
+    --hard-share or --inner-steps); runs trained apart from scratch do not average.
+    """
+    from vidstyle.models.meta_start import average_starts, save_meta_start
+
+    soup = average_starts(starts)
+    card = {k: v for k, v in soup.card.items() if k not in ("format", "format_version", "network")}
+    save_meta_start(soup.body, soup.predictor, card, output)
+    steps = soup.card["training"]["steps"]
+    typer.echo(f"averaged {len(starts)} starts (up to step {steps}) into {output}")

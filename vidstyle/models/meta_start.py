@@ -113,3 +113,63 @@ def _prefixed(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Te
 def load_shipped(name: str = SHIPPED) -> MetaStart:
     """The packaged start, loaded once per process (callers copy the body before training)."""
     return load_meta_start(shipped_path(name))
+
+
+def average_starts(paths: list[Path]) -> MetaStart:
+    """The uniform weight average of starts from one training lineage (a "model soup",
+    Wortsman et al. 2022).
+
+    Branches continued from one shared checkpoint (different samplers, MAML chunks) sit in
+    one basin; their average adapts better than any single branch on the hardest held-out
+    styles (README, Measured). Averaging unrelated runs would not work: the starts must share
+    the network and the corpus, and the card keeps where each came from.
+    """
+    if len(paths) < 2:
+        raise ModelError("averaging needs at least two starts", Path(paths[0]) if paths else None)
+    starts = [load_meta_start(Path(p)) for p in paths]
+    first = starts[0]
+    corpus = first.card.get("training", {}).get("corpus_manifest_sha256")
+    for start in starts[1:]:
+        if start.config != first.config:
+            raise ModelError("this start is for another network than the first one", start.path)
+        if start.card.get("training", {}).get("corpus_manifest_sha256") != corpus:
+            raise ModelError(
+                "this start was trained on another corpus than the first one", start.path
+            )
+    body, predictor = StyleNet(first.config), StylePredictor(style_parameter_count(first.body))
+    for module, part in ((body, "body"), (predictor, "predictor")):
+        states = [getattr(s, part).state_dict() for s in starts]
+        module.load_state_dict(
+            {
+                key: torch.stack([s[key].float() for s in states]).mean(0).to(value.dtype)
+                if value.is_floating_point()
+                else value  # BN batch counters: not averaged, and recalibrated after adapting
+                for key, value in states[0].items()
+            }
+        )
+    trainings = [s.card.get("training", {}) for s in starts]
+    histories = [list(t.get("history", [])) for t in trainings]
+    shared = 0  # the chunks every ingredient went through: said once, not once per ingredient
+    while all(len(h) > shared and h[shared] == histories[0][shared] for h in histories):
+        shared += 1
+    card = {k: v for k, v in first.card.items() if k not in ("heldout", "weights_sha256")}
+    card["training"] = {
+        **{k: v for k, v in trainings[0].items() if k not in ("history", "note")},
+        "history": histories[0][:shared],
+        "method": f"uniform weight average of {len(starts)} meta-learned starts from one "
+        "training lineage (model soup): history is what they share, averaged_from how each went on",
+        "steps": max(int(t.get("steps", 0)) for t in trainings),
+        "seconds": max(float(t.get("seconds", 0.0)) for t in trainings),
+        "command": "vidstyle meta average OUT " + " ".join(str(p) for p in paths),
+        "averaged_from": [
+            {
+                "file": str(p),
+                "weights_sha256": s.sha256,
+                "steps": t.get("steps"),
+                "seconds": t.get("seconds"),
+                "history_after_shared": h[shared:],
+            }
+            for p, s, t, h in zip(paths, starts, trainings, histories, strict=True)
+        ],
+    }
+    return MetaStart(body.eval(), predictor.eval(), card)
