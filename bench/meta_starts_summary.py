@@ -1,5 +1,6 @@
-"""Merge bench/meta_starts.py results (e.g. halves of the held-out styles run on separate cores)
-and score each start against issue 14's targets.
+"""Merge bench/meta_starts.py results and score each start against issue 14's targets.
+
+The parts may be halves of the held-out styles or separate step counts, each run on its core.
 
     python bench/meta_starts_summary.py A.json B.json > bench/results/meta_starts_N.json
 
@@ -29,7 +30,9 @@ def merge(paths: list[Path]) -> dict:
         for key in ("protocol", "starts"):
             if merged.setdefault(key, part[key]) != part[key]:
                 raise SystemExit(f"{path}: another {key} than the first file's")
-        merged["styles"] |= part["styles"]
+        for name, row in part["styles"].items():  # halves of the styles, or of the step counts
+            for start, per_steps in row.items():
+                merged["styles"].setdefault(name, {}).setdefault(start, {}).update(per_steps)
     return merged
 
 

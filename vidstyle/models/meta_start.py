@@ -160,7 +160,9 @@ def average_starts(paths: list[Path]) -> MetaStart:
         "training lineage (model soup): history is what they share, averaged_from how each went on",
         "steps": max(int(t.get("steps", 0)) for t in trainings),
         "seconds": max(float(t.get("seconds", 0.0)) for t in trainings),
-        "command": "vidstyle meta average OUT " + " ".join(str(p) for p in paths),
+        "command": "vidstyle meta average OUT "
+        + " ".join(str(p) for p in paths)
+        + " (each made with vidstyle meta train: README)",
         "averaged_from": [
             {
                 "file": str(p),
