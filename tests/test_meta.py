@@ -378,6 +378,7 @@ def test_meta_average_writes_the_mean_of_branched_starts(vidstyle_cli, tmp_path)
     assert training["history"] == [{"from_step": 0, "to_step": 2, **training["history"][0]}]
     assert [i["history_after_shared"][-1]["to_step"] for i in training["averaged_from"]] == [3, 4]
     assert training["averaged_from"][1]["history_after_shared"][0]["hard_share"] == 1.0
+    assert all("vidstyle meta train" in i["command"] for i in training["averaged_from"])
 
     other = _meta_settings()
     other.network = StyleNetConfig((8, 16, 16), 2, 3)

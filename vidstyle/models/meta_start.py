@@ -169,6 +169,7 @@ def average_starts(paths: list[Path]) -> MetaStart:
                 "weights_sha256": s.sha256,
                 "steps": t.get("steps"),
                 "seconds": t.get("seconds"),
+                "command": t.get("command"),
                 "history_after_shared": h[shared:],
             }
             for p, s, t, h in zip(paths, starts, trainings, histories, strict=True)
