@@ -126,7 +126,6 @@ def average_command(
     from vidstyle.models.meta_start import average_starts, save_meta_start
 
     soup = average_starts(starts)
-    card = {k: v for k, v in soup.card.items() if k not in ("format", "format_version", "network")}
-    save_meta_start(soup.body, soup.predictor, card, output)
+    save_meta_start(soup.body, soup.predictor, soup.card, output)
     steps = soup.card["training"]["steps"]
     typer.echo(f"averaged {len(starts)} starts (up to step {steps}) into {output}")

@@ -66,9 +66,9 @@ def save_meta_start(body: StyleNet, predictor: StylePredictor, card: dict, path:
     state = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
     atomic_write(path, lambda tmp: save_file(state, str(tmp), metadata={"format": FORMAT}))
     full = {
+        **card,  # a loaded card's own format, network and sha256 are replaced, never kept
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        **card,
         "network": body.config.to_dict(),
         "weights_sha256": file_sha256(path),
     }
@@ -120,8 +120,8 @@ def average_starts(paths: list[Path]) -> MetaStart:
     Wortsman et al. 2022).
 
     Branches continued from one shared checkpoint (different samplers, MAML chunks) sit in
-    one basin; their average adapts better than any single branch on the hardest held-out
-    styles (README, Measured). Averaging unrelated runs would not work: the starts must share
+    one basin; their average adapted better than each branch on most held-out styles
+    (README, Measured). Averaging unrelated runs would not work: the starts must share
     the network and the corpus, and the card keeps where each came from.
     """
     if len(paths) < 2:
