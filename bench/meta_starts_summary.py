@@ -11,7 +11,10 @@ random-400's median colour on the same styles (from bench/meta.py's --baselines 
 
 With --targets (bench/random_targets.py results for more seeds) each style's target becomes
 the mean of bench/meta.py's seed-0 run and those seeds' runs, as the meta side is averaged over
-its seeds; the ratios are rescaled to it and the summary is given for both targets.
+its seeds; the ratios are rescaled to it and the summary is given for both targets. With
+--replace the --targets runs alone are the target: random-400 trained under another protocol
+(bench/random_targets.py --config, e.g. other crops) than bench/meta.py's run, to compare with
+meta runs made under that same protocol.
 """
 
 from __future__ import annotations
@@ -61,15 +64,17 @@ def summarise(merged: dict, baselines: dict) -> dict:
     }
 
 
-def seed_mean_targets(baselines: dict, extra: list[dict]) -> dict:
+def seed_mean_targets(baselines: dict, extra: list[dict], replace: bool = False) -> dict:
     """bench/meta.py's baselines with each style's random scores averaged over all seeds run,
-    the seeds kept beside them (`random_seeds`)."""
+    the seeds kept beside them (`random_seeds`); with `replace`, over the `extra` runs only."""
     out = {}
     for sha, entry in baselines.items():
         if "random" not in entry:
             continue
-        seeds = [entry["random"]] + [e[sha]["random"][s] for e in extra if sha in e
-                                     for s in sorted(e[sha]["random"])]  # fmt: skip
+        seeds = [] if replace else [entry["random"]]
+        seeds += [e[sha]["random"][s] for e in extra if sha in e for s in sorted(e[sha]["random"])]
+        if not seeds:
+            continue
         mean = {k: float(np.mean([r[k] for r in seeds])) for k in ("style", "content", "colour")}
         out[sha] = {"style": entry["style"], "random": mean, "random_seeds": seeds}
     return out
@@ -94,16 +99,24 @@ def main() -> None:
     parser.add_argument("results", type=Path, nargs="+")
     parser.add_argument("--baselines", type=Path, default=Path("bench/results/meta_heldout.json"))
     parser.add_argument("--targets", type=Path, nargs="+", help="bench/random_targets.py results")
+    parser.add_argument(
+        "--replace", action="store_true", help="the --targets runs alone are the target"
+    )
     args = parser.parse_args()
     merged = merge(args.results)
     baselines = json.loads(args.baselines.read_text())
     merged["summary"] = summarise(merged, baselines)
     if args.targets:
-        targets = seed_mean_targets(baselines, [json.loads(p.read_text()) for p in args.targets])
+        extra = [json.loads(p.read_text()) for p in args.targets]
+        targets = seed_mean_targets(baselines, extra, args.replace)
+        missing = sorted(set(merged["styles"]) - {v["style"] for v in targets.values()})
+        if missing:
+            raise SystemExit(f"--targets: no random-400 run for {', '.join(missing)}")
         retargeted = retarget(merged, baselines, targets)
         seeds = len(next(iter(targets.values()))["random_seeds"])
+        which = "the --targets runs alone" if args.replace else "bench/meta.py's and --targets'"
         merged = {
-            "targets": f"random-400 averaged over {seeds} seeds (bench/random_targets.py)",
+            "targets": f"random-400 averaged over {seeds} seeds ({which})",
             "random400": {v["style"]: v for v in targets.values()},
             **retargeted,
             "summary": summarise(retargeted, targets),

@@ -10,7 +10,9 @@ random-400 exactly as bench/meta.py does (draft preset, one-cycle schedule, no c
 scored on the same 8 frames) for another seed and stores each style's scores in --results as
 soon as it is done (resumable; split styles across cores with --only and separate --results).
 bench/meta_starts_summary.py --targets then uses, per style, the mean over bench/meta.py's run
-and these.
+and these. With --config (e.g. `[adapt] crop = 180`, `batch_size = 1`) random-400 is trained under
+another protocol; `--targets F --replace` then makes these runs alone the target, for meta runs
+made with the same --config.
 """
 
 from __future__ import annotations
@@ -39,8 +41,9 @@ def main() -> None:
     parser.add_argument("--baselines", type=Path, default=Path("bench/results/meta_heldout.json"))
     parser.add_argument("--results", type=Path, required=True)
     parser.add_argument("--only", nargs="+", help="styles whose file name contains one of these")
+    parser.add_argument("--config", type=Path, help="TOML over the draft preset (e.g. crop)")
     args = parser.parse_args()
-    settings = load_settings("draft")
+    settings = load_settings("draft", args.config)
     settings.adapt.start, settings.adapt.colour_weight = "random", 0.0
     settings.adapt.seed = args.seed
     a, side = settings.adapt, settings.render.max_side
@@ -57,7 +60,12 @@ def main() -> None:
         train_stylenet(net, RunSampler(runs, a.crop, seed=a.seed), style, a, runtime, "off",
                        steps=400)  # fmt: skip
         scores = scorer(net)[0]
-        entry["random"][str(args.seed)] = {**scores, "seconds": round(time.perf_counter() - t0)}
+        entry["random"][str(args.seed)] = {
+            **scores,
+            "seconds": round(time.perf_counter() - t0),
+            "crop": a.crop,
+            "batch_size": a.batch_size,
+        }
         text = json.dumps(results, indent=1)
         atomic_write(args.results, lambda tmp, text=text: tmp.write_text(text))
         print(json.dumps({item.path.name: entry}), file=sys.stderr, flush=True)
