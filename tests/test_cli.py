@@ -369,7 +369,8 @@ def test_python_m_vidstyle_runs_the_main_job(
         **os.environ,
         "VIDSTYLE_CACHE": str(tmp_path / "cache"),
         "OMP_NUM_THREADS": "1",
-        "PYTHONPATH": str(REPO),
+        # the repo first, the caller's path kept (where PyAV may live: the GPU machine's wheels)
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
     }
     argv = [sys.executable, "-m", "vidstyle", cfr_clip, style_image, out, "--model", tiny_model]
     proc = subprocess.run(

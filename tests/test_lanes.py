@@ -35,9 +35,11 @@ def test_segment_length_follows_the_memory_budget_but_never_drops_below_four_ove
     assert {s.end - s.start for s in segments[:-1]} == {20}
 
 
-def test_lane_count_is_one_on_the_cpu_by_default_and_shrinks_for_short_clips():
+def test_lane_count_is_one_by_default_and_shrinks_for_short_clips():
     render_cfg = load_settings("draft", overrides={"render": {"temporal": "warm"}}).render
     assert lane_count(render_cfg, cuda=False, frames=10_000) == 1
+    assert lane_count(render_cfg, cuda=True, frames=10_000) == 1  # measured faster (job.py)
+    render_cfg.lanes = 4
     assert lane_count(render_cfg, cuda=True, frames=10_000) == 4
     assert lane_count(render_cfg, cuda=True, frames=70) == 2  # 32 frames a lane at least
     for batched_mode in ("off", "carry"):  # these batch frames instead

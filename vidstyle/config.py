@@ -142,7 +142,7 @@ class RenderSettings:
     tile: int = 0  # process in overlapping tiles of this size (0 = whole frames)
     tile_overlap: int = 64
     batch_size: int = 8  # frames per network call in frame-parallel modes
-    lanes: int = 0  # warm chains side by side on segments of the video (0 = auto: 4 on a GPU)
+    lanes: int = 0  # warm chains side by side on segments of the video (0 = auto: 1)
     lane_overlap: int = 8  # warm-up frames of a lane's segment, cross-faded with the one before
     carry: float = 0.94  # --temporal carry: share of the warped previous frame kept where reliable
     carry_detail: float = 0.85  # ... of its finest band (1 px): renewed faster, stays crisp

@@ -64,7 +64,7 @@ def run_command(
         None,
         "--lanes",
         help="Warm mode: chains run side by side on segments of the video, batched through the "
-        "network, seams cross-faded (default 0 = auto: 4 on a GPU, 1 on the CPU).",
+        "network, seams cross-faded (default 0 = auto: 1; more measured slower on one GPU).",
     ),
     device: str = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:1 ..."),
     precision: str = typer.Option(None, "--precision", help="auto, fp32, bf16, fp16."),

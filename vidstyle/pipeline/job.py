@@ -68,8 +68,11 @@ class RenderPlan:
         return self.job.settings.render
 
 
-#: Warm chains side by side on a GPU when --lanes is not given (one chain leaves it mostly idle).
-DEFAULT_GPU_LANES = 4
+#: Warm chains side by side on a GPU when --lanes is not given. One: measured on an H200 at 1080p
+#: (bench/results/gpu_h200), the host side (decode, flow, encode) is the limit, so more lanes only
+#: add their warm-up frames and memory (1 lane 18.5 fps, 4 lanes 15.7, 8 lanes 14.5; RSS 2.3 GB
+#: vs 6.7 and 7.9). A faster host may change that: --lanes N.
+DEFAULT_GPU_LANES = 1
 #: Bytes of float32 frames one network call may take in (frames, output and copies scale with it).
 BATCH_BUDGET = 128 << 20
 #: Bytes of frames each queue between two stages may hold.
