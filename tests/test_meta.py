@@ -350,6 +350,23 @@ def test_meta_train_without_a_budget_says_so(vidstyle_cli, tmp_path):
     ]
 
 
+def test_meta_train_takes_its_crops_from_a_config_and_records_them(vidstyle_cli, tmp_path):
+    """The crops decide what a start is good at, so a chunk's crops come from --config (on top
+    of the preset) and the start's history says which each chunk trained on."""
+    corpus = make_corpus(tmp_path / "corpus")
+    config = tmp_path / "crops.toml"
+    config.write_text(
+        "[network]\nchannels = [8, 16, 16]\nresidual_blocks = 1\nouter_kernel = 3\n"
+        "[adapt]\ncrop = 40\nbatch_size = 1\n[render]\nmax_side = 64\n"
+    )
+    run = tmp_path / "run"
+    result = vidstyle_cli("meta", "train", corpus, run, "--steps", "2", "-c", config, "-q")
+    assert result.code == 0, result.err_lines
+    chunk = load_meta_start(run / START).card["training"]["history"][-1]
+    assert (chunk["crop"], chunk["batch_size"], chunk["work_side"]) == (40, 1, 64)
+    assert chunk["to_step"] == 2
+
+
 def test_meta_average_writes_the_mean_of_branched_starts(vidstyle_cli, tmp_path):
     corpus = load_corpus(make_corpus(tmp_path / "corpus"))
     MetaTrainer(corpus, _meta_settings(), CPU, tmp_path / "a").run(steps=2)

@@ -294,6 +294,10 @@ class MetaTrainer:
                 "body_lr": self.settings.body_lr,
                 "predictor_lr": self.settings.predictor_lr,
                 "device": self.runtime.describe(),
+                # the crops decide what the start is good at (README, Measured): each chunk's
+                "crop": self.settings.crop,
+                "batch_size": self.settings.batch_size,
+                "work_side": self.settings.work_side,
             }
         )
         if self.settings.anneal_to != 1.0:

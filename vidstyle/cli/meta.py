@@ -28,6 +28,13 @@ def train_command(
     minutes: float = typer.Option(None, "--minutes", help="Stop (and checkpoint) after this long."),
     steps: int = typer.Option(None, "--steps", help="Stop at this many steps in total."),
     preset: str = typer.Option("draft", "--preset", "-p", help=PRESET_HELP),
+    config: Path = typer.Option(
+        None,
+        "--config",
+        "-c",
+        help="TOML settings file on top of the preset: its [adapt] crop and batch_size set the "
+        "training crops (each chunk's are recorded in the start's history).",
+    ),
     body_lr: float = typer.Option(1e-3, "--body-lr", help="Adam learning rate of the body."),
     predictor_lr: float = typer.Option(1e-4, "--predictor-lr", help="... of the predictor."),
     init: Path = typer.Option(
@@ -73,7 +80,7 @@ def train_command(
 
     if minutes is None and steps is None:
         raise ConfigError("vidstyle meta train needs --minutes or --steps (or both)")
-    settings = load_settings(preset)
+    settings = load_settings(preset, config)
     a = settings.adapt
     meta = MetaSettings(
         network=network_config(settings),
