@@ -367,6 +367,46 @@ def test_meta_train_takes_its_crops_from_a_config_and_records_them(vidstyle_cli,
     assert chunk["to_step"] == 2
 
 
+def test_a_pack_trains_what_the_corpus_trains_at_the_work_size(vidstyle_cli, tmp_path):
+    """A pack stores large images as training resizes them and small ones byte for byte, keeps
+    each item's licence, and says what it was derived from; it loads as a corpus."""
+    from vidstyle.adapt.adapt import style_tensor
+    from vidstyle.adapt.data import images_at_side
+
+    root = make_corpus(tmp_path / "corpus", styles=3, contents=2)
+    big = np.random.default_rng(1).integers(0, 256, (150, 200, 3), dtype=np.uint8)
+    big = cv2.GaussianBlur(big, (0, 0), 3)  # photo-like, so JPEG keeps it close
+    for kind in ("style", "content"):
+        cv2.imwrite(str(root / kind / f"{kind}1.png"), big)
+    manifest = json.loads((root / "manifest.json").read_text())
+    for item in manifest["items"]:
+        item["sha256"] = hashlib.sha256((root / item["file"]).read_bytes()).hexdigest()
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    result = vidstyle_cli("meta", "pack", root, tmp_path / "pack", "--side", "96")
+    assert result.code == 0, result.err_lines
+    pack = load_corpus(tmp_path / "pack")
+    data = json.loads((tmp_path / "pack" / "manifest.json").read_text())
+    assert data["derived_from"]["manifest_sha256"] == load_corpus(root).manifest_sha256
+    assert all(i["licence"] == "generated" for i in data["items"])
+    small = next(i for i in data["items"] if i["file"] == "style/style0.png")
+    assert (tmp_path / "pack" / small["file"]).read_bytes() == (root / small["file"]).read_bytes()
+    packed_style = style_tensor(tmp_path / "pack" / "style/style1.jpg", 96)
+    original_style = style_tensor(root / "style/style1.png", 96)
+    assert packed_style.shape == original_style.shape == (1, 3, 72, 96)
+    # exactly what training computes from the original, through one JPEG round trip
+    resized = (original_style[0].permute(1, 2, 0) * 255).round().byte().numpy()[..., ::-1]
+    ok, jpeg = cv2.imencode(".jpg", np.ascontiguousarray(resized), [cv2.IMWRITE_JPEG_QUALITY, 95])
+    expected = cv2.imdecode(jpeg, cv2.IMREAD_COLOR)[..., ::-1]
+    assert ok and np.array_equal((packed_style[0].permute(1, 2, 0) * 255).round().byte(), expected)
+    packed, original = (
+        images_at_side([c.path for c in corpus.content() if "1" in c.path.name], 96)[0]
+        for corpus in (pack, load_corpus(root))
+    )
+    assert packed.shape == original.shape == (72, 96, 3)
+    again = vidstyle_cli("meta", "pack", root, tmp_path / "pack")
+    assert again.code != 0 and "already exists" in again.err_lines[0]
+
+
 def test_meta_average_writes_the_mean_of_branched_starts(vidstyle_cli, tmp_path):
     corpus = load_corpus(make_corpus(tmp_path / "corpus"))
     MetaTrainer(corpus, _meta_settings(), CPU, tmp_path / "a").run(steps=2)

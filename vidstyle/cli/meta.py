@@ -136,3 +136,24 @@ def average_command(
     save_meta_start(soup.body, soup.predictor, soup.card, output)
     steps = soup.card["training"]["steps"]
     typer.echo(f"averaged {len(starts)} starts (up to step {steps}) into {output}")
+
+
+@meta_app.command("pack")
+@user_errors
+def pack_command(
+    corpus: Path = typer.Argument(..., help="Corpus folder with manifest.json."),
+    output: Path = typer.Argument(..., help="New folder for the pack."),
+    side: int = typer.Option(384, "--side", min=32, help="Work size's long side (the preset's)."),
+    quality: int = typer.Option(95, "--quality", min=50, max=100, help="JPEG quality."),
+) -> None:
+    """Pack a corpus at the work size to carry it to a GPU machine (about half the bytes).
+
+    Images larger than the work size are stored as training resizes them; the pack is a
+    corpus of its own (its manifest says what it was derived from): `vidstyle meta train PACK
+    RUN` trains on it as on the original, up to the JPEG re-encoding.
+    """
+    from vidstyle.adapt.corpus_pack import pack_corpus
+
+    manifest = pack_corpus(corpus, output, side, quality)
+    total = sum(p.stat().st_size for p in output.rglob("*") if p.is_file())
+    typer.echo(f"packed {corpus} into {output} ({total / 1e6:.1f} MB; {manifest.name} lists it)")
