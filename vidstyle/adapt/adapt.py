@@ -127,15 +127,19 @@ def initial_network(
     return net, {"start": "meta", "meta_start_sha256": start.sha256}
 
 
+def style_size(width: int, height: int, long_side: int) -> tuple[int, int]:
+    """The size a style image is resized to for its targets (and in a corpus pack)."""
+    scale = long_side / max(width, height)
+    return max(16, round(width * scale)), max(16, round(height * scale))
+
+
 def style_tensor(style_path: Path, long_side: int) -> torch.Tensor:
     image = load_image(style_path)
     h, w = image.shape[:2]
     if min(h, w) < 16:
         raise StyleImageError(f"style image is too small ({w}x{h})", style_path)
-    scale = long_side / max(h, w)
-    size = (max(16, round(w * scale)), max(16, round(h * scale)))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
-    resized = cv2.resize(image, size, interpolation=interp)
+    interp = cv2.INTER_AREA if long_side < max(h, w) else cv2.INTER_CUBIC
+    resized = cv2.resize(image, style_size(w, h, long_side), interpolation=interp)
     return torch.from_numpy(np.ascontiguousarray(resized)).permute(2, 0, 1)[None].float() / 255
 
 

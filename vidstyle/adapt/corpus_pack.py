@@ -22,15 +22,10 @@ from pathlib import Path
 
 import cv2
 
+from vidstyle.adapt.adapt import style_size
 from vidstyle.adapt.corpus import CorpusError, load_corpus
 from vidstyle.io import fit_size, load_image
 from vidstyle.models.store import file_sha256
-
-
-def _style_size(width: int, height: int, side: int) -> tuple[int, int]:
-    """The size `adapt.style_tensor` resizes a style to (so that it is a no-op on the pack)."""
-    scale = side / max(width, height)
-    return max(16, round(width * scale)), max(16, round(height * scale))
 
 
 def pack_corpus(source: Path, out: Path, side: int = 384, quality: int = 95) -> Path:
@@ -51,7 +46,7 @@ def pack_corpus(source: Path, out: Path, side: int = 384, quality: int = 95) -> 
         relative = Path(entry["file"])
         if max(width, height) > side:
             size = (
-                _style_size(width, height, side)
+                style_size(width, height, side)  # as style_tensor: a no-op on the pack
                 if entry["kind"] == "style"
                 else fit_size(width, height, side)
             )
