@@ -407,6 +407,23 @@ def test_a_pack_trains_what_the_corpus_trains_at_the_work_size(vidstyle_cli, tmp
     assert again.code != 0 and "already exists" in again.err_lines[0]
 
 
+def test_meta_train_refuses_a_work_size_the_corpus_cannot_give(vidstyle_cli, tmp_path):
+    """`best` renders at the source size (max_side 0), which would shrink every style to 16 px;
+    and a pack cannot train above the side it was made at. Both are one clear line, no run."""
+    corpus = make_corpus(tmp_path / "corpus", styles=3, contents=2)
+    run = tmp_path / "run"
+    source_size = vidstyle_cli("meta", "train", corpus, run, "--steps", "1", "-p", "best", "-q")
+    assert source_size.code == 2
+    assert len(source_size.err_lines) == 1 and "[render] max_side" in source_size.err_lines[0]
+    assert vidstyle_cli("meta", "pack", corpus, tmp_path / "pack", "--side", "48").code == 0
+    config = tmp_path / "side64.toml"
+    config.write_text("[adapt]\ncrop = 32\nbatch_size = 1\n[render]\nmax_side = 64\n")
+    too_big = vidstyle_cli("meta", "train", tmp_path / "pack", run, "--steps", "1", "-c", config)
+    assert too_big.code != 0
+    assert len(too_big.err_lines) == 1 and "--side 64" in too_big.err_lines[0]
+    assert not (run / START).exists()
+
+
 def test_meta_average_writes_the_mean_of_branched_starts(vidstyle_cli, tmp_path):
     corpus = load_corpus(make_corpus(tmp_path / "corpus"))
     MetaTrainer(corpus, _meta_settings(), CPU, tmp_path / "a").run(steps=2)

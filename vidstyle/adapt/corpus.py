@@ -40,6 +40,7 @@ class Corpus:
     root: Path
     items: list[CorpusItem]
     manifest_sha256: str
+    packed_side: int | None = None  # a pack (`vidstyle meta pack`) holds images up to this side
 
     def styles(self, split: str) -> list[CorpusItem]:
         """Styles of a split; "train" excludes the validation styles, "validation" is those."""
@@ -89,7 +90,8 @@ def load_corpus(root: Path, verify: bool = True) -> Corpus:
             if file_sha256(path) != item.sha256:
                 raise CorpusError("does not match its sha256 in the manifest", path)
         items.append(item)
-    corpus = Corpus(root, items, hashlib.sha256(raw).hexdigest())
+    packed = data.get("derived_from") or {}
+    corpus = Corpus(root, items, hashlib.sha256(raw).hexdigest(), packed.get("side"))
     if not corpus.styles("train") or not corpus.content():
         raise CorpusError("the manifest lists no training styles or no content images", manifest)
     return corpus

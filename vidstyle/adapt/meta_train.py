@@ -37,11 +37,11 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch.func import functional_call
 
-from vidstyle.adapt.corpus import Corpus
+from vidstyle.adapt.corpus import Corpus, CorpusError
 from vidstyle.adapt.corpus_cache import prepare_corpus
 from vidstyle.adapt.data import RunSampler, still_runs
 from vidstyle.adapt.trainer import TRAIN_STYLE_LAYERS
-from vidstyle.errors import ModelError, VidstyleError
+from vidstyle.errors import ConfigError, ModelError, VidstyleError
 from vidstyle.models.device import Runtime
 from vidstyle.models.losses import content_loss, total_variation
 from vidstyle.models.meta_start import load_meta_start, save_meta_start
@@ -132,6 +132,22 @@ def _terminate_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def check_work_side(corpus: Corpus, side: int) -> None:
+    """Refuse a work size the corpus cannot give: 0 (a preset that renders at the source size)
+    would shrink every style to 16 px, and a pack's images above its side are already smaller."""
+    if side <= 0:
+        raise ConfigError(
+            "meta-training needs a fixed work size, but this preset renders at the source size: "
+            "set [render] max_side in a --config file (384 is the slim start's)"
+        )
+    if corpus.packed_side is not None and side > corpus.packed_side:
+        raise CorpusError(
+            f"a pack made at side {corpus.packed_side} cannot train at work size {side}: "
+            f"pack the corpus again with --side {side}",
+            corpus.root,
+        )
+
+
 class MetaTrainer:
     """Owns the networks, optimiser, data and progress of one resumable meta-training run."""
 
@@ -143,6 +159,7 @@ class MetaTrainer:
         directory: Path,
         init: Path | None = None,
     ):
+        check_work_side(corpus, settings.work_side)
         self.corpus = corpus
         self.settings = settings
         self.runtime = runtime
