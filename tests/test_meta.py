@@ -424,6 +424,33 @@ def test_meta_train_refuses_a_work_size_the_corpus_cannot_give(vidstyle_cli, tmp
     assert not (run / START).exists()
 
 
+def test_a_start_trained_on_a_pack_averages_within_its_corpus_lineage(vidstyle_cli, tmp_path):
+    """A pack is the corpus carried to a GPU machine: a branch trained on it averages with one
+    trained on the corpus itself, its card says which corpus the pack came from, and a start
+    from an unrelated corpus is still refused."""
+    root = make_corpus(tmp_path / "corpus")
+    corpus = load_corpus(root)
+    MetaTrainer(corpus, _meta_settings(), CPU, tmp_path / "a").run(steps=2)
+    assert vidstyle_cli("meta", "pack", root, tmp_path / "pack", "--side", "64").code == 0
+    pack = load_corpus(tmp_path / "pack")
+    MetaTrainer(pack, _meta_settings(), CPU, tmp_path / "b", tmp_path / "a" / START).run(steps=3)
+    training = load_meta_start(tmp_path / "b" / START).card["training"]
+    assert training["corpus_manifest_sha256"] == pack.manifest_sha256 != corpus.manifest_sha256
+    assert training["corpus_derived_from_sha256"] == corpus.manifest_sha256
+    soup = vidstyle_cli(
+        "meta", "average", tmp_path / "soup.safetensors", tmp_path / "a" / START,
+        tmp_path / "b" / START,
+    )  # fmt: skip
+    assert soup.code == 0, soup.err_lines
+    MetaTrainer(load_corpus(make_corpus(tmp_path / "other", seed=1)), _meta_settings(), CPU,
+                tmp_path / "c").run(steps=1)  # fmt: skip
+    unrelated = vidstyle_cli(
+        "meta", "average", tmp_path / "bad.safetensors", tmp_path / "b" / START,
+        tmp_path / "c" / START,
+    )  # fmt: skip
+    assert unrelated.code != 0 and "another corpus" in unrelated.err_lines[0]
+
+
 def test_meta_average_writes_the_mean_of_branched_starts(vidstyle_cli, tmp_path):
     corpus = load_corpus(make_corpus(tmp_path / "corpus"))
     MetaTrainer(corpus, _meta_settings(), CPU, tmp_path / "a").run(steps=2)

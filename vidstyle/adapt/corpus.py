@@ -41,6 +41,7 @@ class Corpus:
     items: list[CorpusItem]
     manifest_sha256: str
     packed_side: int | None = None  # a pack (`vidstyle meta pack`) holds images up to this side
+    derived_from_sha256: str | None = None  # ... made from the corpus with this manifest hash
 
     def styles(self, split: str) -> list[CorpusItem]:
         """Styles of a split; "train" excludes the validation styles, "validation" is those."""
@@ -91,7 +92,13 @@ def load_corpus(root: Path, verify: bool = True) -> Corpus:
                 raise CorpusError("does not match its sha256 in the manifest", path)
         items.append(item)
     packed = data.get("derived_from") or {}
-    corpus = Corpus(root, items, hashlib.sha256(raw).hexdigest(), packed.get("side"))
+    corpus = Corpus(
+        root,
+        items,
+        hashlib.sha256(raw).hexdigest(),
+        packed.get("side"),
+        packed.get("manifest_sha256"),
+    )
     if not corpus.styles("train") or not corpus.content():
         raise CorpusError("the manifest lists no training styles or no content images", manifest)
     return corpus

@@ -467,6 +467,11 @@ class MetaTrainer:
                 "device": self.runtime.describe(),
                 "settings": self.settings.to_dict(),
                 "corpus_manifest_sha256": self.corpus.manifest_sha256,
+                **(
+                    {"corpus_derived_from_sha256": self.corpus.derived_from_sha256}
+                    if self.corpus.derived_from_sha256
+                    else {}
+                ),
                 "styles_trained": len(self.styles),
                 "styles_heldout": len(self.corpus.styles("heldout")),
                 "content_images": len(self.corpus.content()),

@@ -115,6 +115,13 @@ def load_shipped(name: str = SHIPPED) -> MetaStart:
     return load_meta_start(shipped_path(name))
 
 
+def corpus_lineage(start: MetaStart) -> str | None:
+    """The corpus a start learnt from: a pack (`vidstyle meta pack`, the same images at the work
+    size for a GPU machine) counts as the corpus it was made from."""
+    training = start.card.get("training", {})
+    return training.get("corpus_derived_from_sha256") or training.get("corpus_manifest_sha256")
+
+
 def average_starts(paths: list[Path]) -> MetaStart:
     """The uniform weight average of starts from one training lineage (a "model soup",
     Wortsman et al. 2022).
@@ -128,11 +135,11 @@ def average_starts(paths: list[Path]) -> MetaStart:
         raise ModelError("averaging needs at least two starts", Path(paths[0]) if paths else None)
     starts = [load_meta_start(Path(p)) for p in paths]
     first = starts[0]
-    corpus = first.card.get("training", {}).get("corpus_manifest_sha256")
+    corpus = corpus_lineage(first)
     for start in starts[1:]:
         if start.config != first.config:
             raise ModelError("this start is for another network than the first one", start.path)
-        if start.card.get("training", {}).get("corpus_manifest_sha256") != corpus:
+        if corpus_lineage(start) != corpus:
             raise ModelError(
                 "this start was trained on another corpus than the first one", start.path
             )
