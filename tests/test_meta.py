@@ -459,6 +459,10 @@ def test_meta_average_writes_the_mean_of_branched_starts(vidstyle_cli, tmp_path)
     hard.hard_share = 1.0
     MetaTrainer(corpus, hard, CPU, tmp_path / "b").run(steps=4)
     MetaTrainer(corpus, _meta_settings(), CPU, tmp_path / "a").run(steps=3)
+    b_card = (tmp_path / "b" / START).with_suffix(".json")
+    card = json.loads(b_card.read_text())
+    card["training"]["history"][-1]["device"] = "NVIDIA H200 (bfloat16)"  # a branch on a GPU
+    b_card.write_text(json.dumps(card))
     a, b = (load_meta_start(tmp_path / run / START) for run in "ab")
 
     result = vidstyle_cli(
@@ -474,6 +478,7 @@ def test_meta_average_writes_the_mean_of_branched_starts(vidstyle_cli, tmp_path)
                 torch.testing.assert_close(value, (mine[name] + theirs[name]) / 2, msg=name)
     training = soup.card["training"]
     assert training["steps"] == 4  # the furthest ingredient
+    assert training["device"] == "cpu (float32); NVIDIA H200 (bfloat16)"
     assert [i["steps"] for i in training["averaged_from"]] == [3, 4]
     assert [i["weights_sha256"] for i in training["averaged_from"]] == [a.sha256, b.sha256]
     assert training["history"] == [{"from_step": 0, "to_step": 2, **training["history"][0]}]

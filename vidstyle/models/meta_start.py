@@ -160,8 +160,11 @@ def average_starts(paths: list[Path]) -> MetaStart:
     while all(len(h) > shared and h[shared] == histories[0][shared] for h in histories):
         shared += 1
     card = {k: v for k, v in first.card.items() if k not in ("heldout", "weights_sha256")}
+    devices = [chunk["device"] for h in histories for chunk in h if "device" in chunk]
     card["training"] = {
         **{k: v for k, v in trainings[0].items() if k not in ("history", "note")},
+        # every device any ingredient trained on (a CPU trunk may have a GPU branch)
+        "device": "; ".join(dict.fromkeys(devices)) or trainings[0].get("device", ""),
         "history": histories[0][:shared],
         "method": f"uniform weight average of {len(starts)} meta-learned starts from one "
         "training lineage (model soup): history is what they share, averaged_from how each went on",
