@@ -219,7 +219,11 @@ def write_grid(results: dict, pictures: Path, path: Path, cpu_steps: int) -> Non
     if rows:
         width = max(r.shape[1] for r in rows)
         rows = [cv2.copyMakeBorder(r, 0, 4, 0, width - r.shape[1], 0) for r in rows]
-        cv2.imwrite(str(path), np.vstack(rows))
+        header = np.zeros((24, width, 3), np.uint8)
+        for column, label in enumerate(("style", "random-400", "0 steps", f"{cpu_steps} steps")):
+            cv2.putText(header, label, (column * 196 + 6, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
+                        (255, 255, 255), 1, cv2.LINE_AA)  # fmt: skip
+        cv2.imwrite(str(path), np.vstack([header, *rows]))
 
 
 def save_picture(path: Path, rgb: np.ndarray) -> None:
@@ -236,6 +240,7 @@ def main() -> None:
     parser.add_argument("--pictures", type=Path, default=Path("bench/out/meta"))
     parser.add_argument("--limit", type=int, default=0, help="stop after this many new styles")
     parser.add_argument("--phase", choices=("random", "meta", "all"), default="all")
+    parser.add_argument("--only", nargs="+", help="styles whose file name contains one of these")
     parser.add_argument(
         "--config", type=Path, help="TOML over the draft preset (e.g. another [adapt] schedule)"
     )
@@ -258,6 +263,8 @@ def main() -> None:
     protocol = f"{a.meta_schedule} affine {a.meta_affine_lr:g} body {a.meta_body_lr:g}"
     new = 0
     for item in corpus.styles("heldout"):
+        if args.only and not any(part in item.path.name for part in args.only):
+            continue
         entry = results.setdefault(item.sha256, {"style": item.path.name, "source": item.source})
         if start_sha and (entry.get("meta_start"), entry.get("meta_protocol")) != (
             start_sha,
