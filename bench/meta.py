@@ -41,7 +41,7 @@ from vidstyle.io import fit_size, open_reader, probe
 from vidstyle.metrics.colour import ColourDistance
 from vidstyle.models.device import resolve_runtime
 from vidstyle.models.losses import content_loss
-from vidstyle.models.meta_start import load_shipped, shipped_path
+from vidstyle.models.meta_start import load_start, shipped_path
 from vidstyle.models.stylenet import StyleNet
 from vidstyle.models.vgg import CONTENT_LAYER, VGG19Features
 
@@ -258,7 +258,7 @@ def main() -> None:
     runtime, runs, vgg, frames = bench_setup(args.clip, settings)
     corpus = load_corpus(args.corpus)
     results = json.loads(args.results.read_text()) if args.results.is_file() else {}
-    start_sha = load_shipped().sha256 if args.phase != "random" else None
+    start_sha = load_start(a.meta_start).sha256 if args.phase != "random" else None
     # how the meta phase adapts: the preset's schedule and rates (results depend on them)
     protocol = f"{a.meta_schedule} affine {a.meta_affine_lr:g} body {a.meta_body_lr:g}"
     new = 0

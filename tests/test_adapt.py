@@ -191,7 +191,7 @@ WHEN = {
     "never": lambda c: False,
 }
 #: Settings that choose how the network is trained (tested on their own, below).
-CHOOSE_THE_TRAINING = ["adapt.start", "render.temporal"]
+CHOOSE_THE_TRAINING = ["adapt.start", "adapt.meta_start", "render.temporal"]
 #: (temporal mode, adapt overrides, on a CPU): every way adaptation trains.
 TRAININGS = [
     ("off", {}, True),
@@ -244,6 +244,23 @@ def test_cache_key_follows_the_start_and_the_training_mode():
     # warm always trains from scratch: asking for the meta start changes nothing
     assert _training_key("warm", {}, True) == _training_key("warm", {"start": "random"}, True)
     assert _training_key("loss-only", {}, True) != meta
+
+
+def test_cache_key_follows_the_meta_start_it_adapts_from(tmp_path):
+    """`[adapt] meta_start` names another start: models adapted from it are other models. From
+    a random start the start is not read, so naming one changes nothing."""
+    from vidstyle.models.meta_start import read_card, save_meta_start
+    from vidstyle.models.predictor import StylePredictor
+    from vidstyle.models.stylenet import style_parameter_count
+
+    body = StyleNet(StyleNetConfig((8, 16, 16), 1, 3))
+    predictor = StylePredictor(style_parameter_count(body))
+    own = str(save_meta_start(body, predictor, {}, tmp_path / "own.safetensors"))
+    shipped = _training_key("off", {}, True)
+    mine = _training_key("off", {"meta_start": own}, True)
+    assert mine["adapt"]["start"] == read_card(own)["weights_sha256"] != shipped["adapt"]["start"]
+    scratch = _training_key("off", {"start": "random"}, True)
+    assert _training_key("off", {"start": "random", "meta_start": own}, True) == scratch
 
 
 def test_adapt_writes_a_model_once_and_reuses_it(tmp_path, monkeypatch, style_image):

@@ -145,6 +145,36 @@ def test_a_network_the_start_does_not_fit_is_a_config_error():
         initial_network(settings, torch.rand(1, 3, 32, 32))
 
 
+def test_a_start_trained_by_the_user_is_named_in_a_config(
+    vidstyle_cli, tmp_path, style_image, cfr_clip, isolated_cache
+):
+    """A studio meta-trains a start on its own style library and adapts from it by naming the
+    file in `[adapt] meta_start`; the adapted model's card says which start it came from, and
+    an unknown start name is one clear line."""
+    corpus = load_corpus(make_corpus(tmp_path / "corpus"))
+    MetaTrainer(corpus, _meta_settings(), CPU, tmp_path / "run").run(steps=2)
+    own = load_meta_start(tmp_path / "run" / START)
+    config = tmp_path / "own.toml"
+    config.write_text(
+        "[network]\nchannels = [8, 16, 16]\nresidual_blocks = 1\nouter_kernel = 3\n"
+        f'[adapt]\nmeta_start = "{tmp_path / "run" / START}"\ncrop = 32\nbatch_size = 1\n'
+        "sample_runs = 2\n[render]\nmax_side = 64\n"
+    )
+    model = tmp_path / "model.safetensors"
+    argv = ["adapt", style_image, "-o", model, "--content", cfr_clip, "-c", config, "--steps", "1"]
+    result = vidstyle_cli(*argv, "--temporal", "off", "-q")
+    assert result.code == 0, result.err_lines
+    training = json.loads(vidstyle_cli("info", model, "--json").out)["training"]
+    assert training["start"] == "meta"
+    assert training["meta_start_sha256"] == own.sha256 == training["adapt"]["start"]
+
+    config.write_text('[adapt]\nmeta_start = "meta-nonesuch"\n')
+    unknown = vidstyle_cli(*argv[:3], tmp_path / "other.safetensors", *argv[4:], "-q")
+    assert unknown.code != 0 and not (tmp_path / "other.safetensors").exists()
+    assert len(unknown.err_lines) == 1
+    assert "meta-nonesuch" in unknown.err_lines[0] and "meta-slim" in unknown.err_lines[0]
+
+
 def test_steps_follow_the_device_and_warm_mode_trains_from_scratch():
     draft = load_settings("draft")
     a = draft.adapt

@@ -99,6 +99,10 @@ class AdaptSettings:
     # Where training starts: "meta" = the shipped meta-learned start (body shared across styles,
     # the style's normalisation parameters predicted from the image), "random" = from scratch.
     start: str = "meta"
+    # which meta-learned start: one shipped in the package by name ("meta-slim", for the slim
+    # network), or a .safetensors file made with `vidstyle meta train` / `meta average` (a
+    # studio's own style library); its network must be this preset's
+    meta_start: str = "meta-slim"
     steps: int = 300  # steps from the meta start (on CUDA, or any device without cpu_steps)
     # ... on a CPU (-1 = same as steps; 0 = the predicted network as is), sized for adaptation
     # within a minute on 2 cores (README, Measured)

@@ -18,7 +18,7 @@ from vidstyle.config import Settings, adaptation_steps, training_mode, uses_meta
 from vidstyle.errors import ConfigError, StyleImageError
 from vidstyle.io import fit_size, load_image, probe
 from vidstyle.models.device import Runtime
-from vidstyle.models.meta_start import MetaStart, load_shipped, read_card, shipped_path
+from vidstyle.models.meta_start import MetaStart, load_start, read_card, start_path
 from vidstyle.models.predictor import STAT_LAYERS, style_statistics
 from vidstyle.models.store import ModelCard, load_model, save_model
 from vidstyle.models.stylenet import StyleNet, StyleNetConfig, set_style_parameters
@@ -73,8 +73,9 @@ def training_fingerprint(settings: Settings, side: int, on_cpu: bool | None = No
     temporal = training_mode(settings.render.temporal)
     steps = adaptation_steps(settings, on_cpu)
     meta = uses_meta_start(settings)
+    start = read_card(start_path(a.meta_start)).get("weights_sha256", "") if meta else "random"
     adapt = {
-        "start": read_card(shipped_path()).get("weights_sha256", "") if meta else "random",
+        "start": start,  # the start's own identity, whichever name or file chose it
         "steps": steps,
         # the footage sampled (the batch-norm statistics are re-estimated on it even at 0 steps)
         "seed": a.seed,
@@ -112,12 +113,13 @@ def initial_network(
     torch.manual_seed(settings.adapt.seed)
     if not uses_meta_start(settings):
         return StyleNet(config), {"start": "random"}
-    start = start or load_shipped()
+    start = start or load_start(settings.adapt.meta_start)
     if start.config != config:
         raise ConfigError(
-            f"the meta-learned start is for network channels {list(start.config.channels)}, "
-            f"{start.config.residual_blocks} residual blocks, kernel {start.config.outer_kernel}; "
-            'this preset\'s network differs: set [adapt] start = "random"'
+            f"the meta-learned start {settings.adapt.meta_start!r} is for network channels "
+            f"{list(start.config.channels)}, {start.config.residual_blocks} residual blocks, "
+            f"kernel {start.config.outer_kernel}; this preset's network differs: set "
+            '[adapt] start = "random", or a meta_start trained for this network'
         )
     vgg = VGG19Features(STAT_LAYERS)
     with torch.no_grad():

@@ -32,6 +32,22 @@ def shipped_path(name: str = SHIPPED) -> Path:
     return WEIGHTS_DIR / f"{name}.safetensors"
 
 
+def start_path(name: str = SHIPPED) -> Path:
+    """`[adapt] meta_start`: a start shipped in the package by name, or a .safetensors file a
+    user trained (`vidstyle meta train`, `meta average`). An unknown name is one clear error."""
+    if name.endswith(".safetensors"):
+        return Path(name).expanduser()
+    path = shipped_path(name)
+    if not path.is_file():
+        shipped = ", ".join(sorted(p.stem for p in WEIGHTS_DIR.glob("*.safetensors")))
+        raise ModelError(
+            f"no meta-learned start named {name!r} in this installation (it has: {shipped}); "
+            "[adapt] meta_start takes one of those or a .safetensors file",
+            path,
+        )
+    return path
+
+
 @dataclass
 class MetaStart:
     """A loaded start: build a style's network with `network_for(stats)`."""
@@ -110,9 +126,10 @@ def _prefixed(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Te
 
 
 @functools.lru_cache(maxsize=4)
-def load_shipped(name: str = SHIPPED) -> MetaStart:
-    """The packaged start, loaded once per process (callers copy the body before training)."""
-    return load_meta_start(shipped_path(name))
+def load_start(name: str = SHIPPED) -> MetaStart:
+    """A start by `start_path`'s name or file, loaded once per process (callers copy the body
+    before training)."""
+    return load_meta_start(start_path(name))
 
 
 def corpus_lineage(start: MetaStart) -> str | None:
