@@ -138,6 +138,38 @@ def average_command(
     typer.echo(f"averaged {len(starts)} starts (up to step {steps}) into {output}")
 
 
+@meta_app.command("grow")
+@user_errors
+def grow_command(
+    output: Path = typer.Argument(..., help="The grown start to write (.safetensors)."),
+    start: str = typer.Argument(
+        "meta-slim", help="A start shipped in the package by name, or a .safetensors file."
+    ),
+    preset: str = typer.Option("best", "--preset", "-p", help=PRESET_HELP),
+    config: Path = typer.Option(None, "--config", "-c", help="TOML settings file on top."),
+    seed: int = typer.Option(0, "--seed", help="Which channels the new ones copy, and shares."),
+) -> None:
+    """Grow a start into the preset's bigger network, computing exactly what it computed.
+
+    Net2Net: copied channels, identity residual blocks, zero-padded outer kernels. Then go on
+    training at the new size with `vidstyle meta train CORPUS RUN -p PRESET --init OUTPUT`
+    instead of from random (the full-width start from the slim one: README).
+    """
+    from vidstyle.adapt.adapt import network_config
+    from vidstyle.config import load_settings
+    from vidstyle.models.grow import grow_start
+    from vidstyle.models.meta_start import load_start, save_meta_start
+
+    source = load_start(start)
+    grown = grow_start(source, network_config(load_settings(preset, config)), seed=seed)
+    save_meta_start(grown.body, grown.predictor, grown.card, output)
+    old, new = source.config, grown.config
+    typer.echo(
+        f"grew {source.path} ({list(old.channels)}, {old.residual_blocks} blocks) into {output} "
+        f"({list(new.channels)}, {new.residual_blocks} blocks)"
+    )
+
+
 @meta_app.command("pack")
 @user_errors
 def pack_command(
