@@ -528,3 +528,28 @@ def test_meta_average_writes_the_mean_of_branched_starts(vidstyle_cli, tmp_path)
     assert str(tmp_path / "c" / START) in result.err_lines[0]
     assert "another network" in result.err_lines[0]
     assert not (tmp_path / "bad.safetensors").exists()
+
+
+def test_a_compact_start_is_smaller_and_paints_the_same(vidstyle_cli, tmp_path):
+    """`meta compact`: the shipped form of a start (float16 matrices) loads as float32 and
+    adapts from nearly the same network; averaging it again stores float32 and says so."""
+    corpus = load_corpus(make_corpus(tmp_path / "corpus"))
+    MetaTrainer(corpus, _meta_settings(), CPU, tmp_path / "a").run(steps=2)
+    source = tmp_path / "a" / START
+    result = vidstyle_cli("meta", "compact", source, tmp_path / "small.safetensors")
+    assert result.code == 0, result.err_lines
+    full, small = load_meta_start(source), load_meta_start(tmp_path / "small.safetensors")
+    assert small.card["storage"] == "float16 matrices, float32 vectors"
+    assert (tmp_path / "small.safetensors").stat().st_size < 0.6 * source.stat().st_size
+    for name, value in small.body.state_dict().items():
+        assert value.dtype == full.body.state_dict()[name].dtype
+        if value.is_floating_point():
+            torch.testing.assert_close(value, full.body.state_dict()[name], atol=2e-3, rtol=2e-3)
+    frame = torch.rand(1, 3, 24, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(small.body(frame), full.body(frame), atol=5e-3, rtol=0)
+    result = vidstyle_cli(
+        "meta", "average", tmp_path / "soup.safetensors", source, tmp_path / "small.safetensors"
+    )
+    assert result.code == 0, result.err_lines
+    assert "storage" not in load_meta_start(tmp_path / "soup.safetensors").card

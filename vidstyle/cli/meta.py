@@ -170,6 +170,24 @@ def grow_command(
     )
 
 
+@meta_app.command("compact")
+@user_errors
+def compact_command(
+    start: Path = typer.Argument(..., help="A start (.safetensors) to ship."),
+    output: Path = typer.Argument(..., help="The compact copy to write (.safetensors)."),
+) -> None:
+    """Store a start's weight matrices as float16: half the bytes, to ship it in the package.
+
+    Score the compact file itself (bench/meta_starts.py): it is what users adapt from.
+    """
+    from vidstyle.models.meta_start import load_meta_start, save_meta_start
+
+    loaded = load_meta_start(start)
+    save_meta_start(loaded.body, loaded.predictor, loaded.card, output, half=True)
+    before, after = start.stat().st_size, output.stat().st_size
+    typer.echo(f"wrote {output}: {after / 1e6:.1f} MB (from {before / 1e6:.1f} MB)")
+
+
 @meta_app.command("pack")
 @user_errors
 def pack_command(

@@ -74,12 +74,28 @@ class MetaStart:
         return self.base_vector() + self.predictor(stats)[0]
 
 
-def save_meta_start(body: StyleNet, predictor: StylePredictor, card: dict, path: Path) -> Path:
-    """Write weights then card, each atomically; the card records the weights' sha256."""
+def save_meta_start(
+    body: StyleNet, predictor: StylePredictor, card: dict, path: Path, half: bool = False
+) -> Path:
+    """Write weights then card, each atomically; the card records the weights' sha256.
+
+    `half` stores the convolution and linear weights as float16: half the bytes, for a start
+    shipped in the package. Vectors (norms, biases, statistics) stay float32; loading casts back.
+    """
     path = Path(path)
     state = {f"body.{k}": v for k, v in body.state_dict().items()}
     state |= {f"predictor.{k}": v for k, v in predictor.state_dict().items()}
     state = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
+    if half:
+        for key, value in state.items():
+            if value.is_floating_point() and value.ndim >= 2:
+                if value.abs().max() > torch.finfo(torch.float16).max:
+                    raise ModelError(f"{key} does not fit float16; store it as is", path)
+                state[key] = value.half()
+    # a card read from another file may say how that one was stored: this one says its own
+    card = {k: v for k, v in card.items() if k != "storage"}
+    if half:
+        card["storage"] = "float16 matrices, float32 vectors"
     atomic_write(path, lambda tmp: save_file(state, str(tmp), metadata={"format": FORMAT}))
     full = {
         **card,  # a loaded card's own format, network and sha256 are replaced, never kept
