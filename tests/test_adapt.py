@@ -278,6 +278,29 @@ def test_adapt_writes_a_model_once_and_reuses_it(tmp_path, monkeypatch, style_im
     assert adapt(style_image, [clip], settings, CPU, progress=False).trained
 
 
+@pytest.mark.parametrize("preset", ["draft", "balanced"])
+def test_zero_steps_gives_each_presets_start_as_predicted(
+    tmp_path, monkeypatch, style_image, preset
+):
+    """`--steps 0`: the meta start's predicted network at once, whatever the preset's schedule
+    (balanced and best decay theirs along a cosine over the steps) and its start (best: the
+    full-width one)."""
+    from vidstyle.models.meta_start import read_card, start_path
+
+    monkeypatch.setenv("VIDSTYLE_CACHE", str(tmp_path / "cache"))
+    clip = make_clip(tmp_path / "c.mp4", size=(64, 48), frames=6, audio=False)
+    settings = load_settings(preset, overrides={"render": {"max_side": 64}})
+    settings.adapt.steps = settings.adapt.cpu_steps = 0
+    settings.adapt.crop, settings.adapt.batch_size, settings.adapt.sample_runs = 32, 2, 2
+    model = adapt(style_image, [clip], settings, CPU, progress=False)
+    assert model.trained and model.path.is_file()
+    training = model.card.training
+    assert training["start"] == "meta" and training["adapt"]["steps"] == 0
+    shipped = read_card(start_path(settings.adapt.meta_start))
+    assert training["meta_start_sha256"] == shipped["weights_sha256"]
+    assert model.net.config == StyleNetConfig.from_dict(shipped["network"])
+
+
 def _write_lossless(path, frames: list[np.ndarray], rate: int = 25):
     """Frames (RGB uint8) as an FFV1 clip: decoded back bit-exact."""
     import av

@@ -165,8 +165,10 @@ def recalibrate_batchnorm(
 def _cosine(steps: int, floor: float = 0.1) -> Callable[[int], float]:
     """Learning-rate factor: from 1 down to `floor` along half a cosine over `steps`."""
 
-    def factor(step: int) -> float:
-        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps))
+    def factor(step: int) -> float:  # (0 steps: only batch-norm statistics are re-estimated)
+        return floor + (1 - floor) * 0.5 * (
+            1 + math.cos(math.pi * min(step, steps) / max(steps, 1))
+        )
 
     return factor
 
