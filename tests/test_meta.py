@@ -122,6 +122,31 @@ def test_shipped_start_loads_offline_without_pickle(monkeypatch):
     assert red_minus_blue["warm"] > red_minus_blue["cool"] + 0.3, red_minus_blue
 
 
+def test_every_preset_that_adapts_from_a_start_ships_one_for_its_network(monkeypatch):
+    """A preset's `meta_start` names a start in the package that fits the preset's network and
+    loads without pickle or network (the full-width `best` trains from scratch until one
+    ships for it: README, Limits)."""
+    from vidstyle.adapt.adapt import network_config
+    from vidstyle.config import available_presets
+    from vidstyle.models.meta_start import start_path
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("loading a start must not unpickle or reach the network")
+
+    monkeypatch.setattr(torch, "load", refuse)
+    monkeypatch.setattr(pickle, "loads", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    presets = [p for p in available_presets() if load_settings(p).adapt.start == "meta"]
+    assert {"draft", "balanced"} <= set(presets)
+    for preset in presets:
+        settings = load_settings(preset)
+        path = start_path(settings.adapt.meta_start)
+        start = load_meta_start(path)
+        assert start.config == network_config(settings), preset
+        assert path.stat().st_size < 8 * 2**20
+        assert start.card["training"]["steps"] > 0 and start.card["heldout"]["styles"] >= 20
+
+
 def test_a_corrupt_or_mismatched_start_is_one_clear_error(tmp_path):
     weights = tmp_path / "start.safetensors"
     shutil.copy(shipped_path(), weights)
