@@ -98,6 +98,8 @@ def test_a_start_only_grows():
     small = _trained_looking_start()
     with pytest.raises(ModelError, match=r"narrower.*fewer"):
         grow_start(small, StyleNetConfig((4, 4, 8), 0, 3))
+    with pytest.raises(ModelError, match="outer kernel 4 can't hold 3"):
+        grow_start(small, StyleNetConfig((4, 6, 8), 1, 4))
 
 
 def test_meta_training_goes_on_from_a_grown_start(tmp_path):

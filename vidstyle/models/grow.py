@@ -82,8 +82,8 @@ def check_growable(old: StyleNetConfig, new: StyleNetConfig) -> None:
         problems.append(f"channels {list(new.channels)} narrower than {list(old.channels)}")
     if new.residual_blocks < old.residual_blocks:
         problems.append(f"{new.residual_blocks} residual blocks, fewer than {old.residual_blocks}")
-    if new.outer_kernel < old.outer_kernel:
-        problems.append(f"outer kernel {new.outer_kernel} smaller than {old.outer_kernel}")
+    if new.outer_kernel < old.outer_kernel or (new.outer_kernel - old.outer_kernel) % 2:
+        problems.append(f"outer kernel {new.outer_kernel} can't hold {old.outer_kernel} centred")
     if (new.antialias, new.carry_max) != (old.antialias, old.carry_max):
         problems.append("another antialias/carry_max")
     if problems:
