@@ -106,22 +106,29 @@ def grow_start(
     (m1, m2, m3), (s1, s2, s3) = maps, shares
     body = StyleNet(config)
     old_layers, new_layers = list(old_body.layers), list(body.layers)
-    old_blocks = old_body.config.residual_blocks
+    up1, up2, last = old_layers[-3:]
+    # (old layer, new layer, its output channels' map, its input channels' map and shares)
+    copies = [
+        (old_layers[0], new_layers[0], m1, None, None),  # down: frame -> c1 -> c2 -> c3
+        (old_layers[1], new_layers[1], m2, m1, s1),
+        (old_layers[2], new_layers[2], m3, m2, s2),
+        *(  # residual stream c3, each block's inner width c3 too; new blocks keep their identity
+            (getattr(old_layers[3 + i], part), getattr(new_layers[3 + i], part), m3, m3, s3)
+            for i in range(old_body.config.residual_blocks)
+            for part in ("a", "b")
+        ),
+        (up1.conv, new_layers[-3].conv, m2, m3, s3),
+        (up2.conv, new_layers[-2].conv, m1, m2, s2),
+        (last, new_layers[-1], None, m1, s1),
+    ]
     with torch.no_grad():
-        # down: frame -> c1 -> c2 -> c3
-        _copy_layer(old_layers[0], new_layers[0], m1, None, None)
-        _copy_layer(old_layers[1], new_layers[1], m2, m1, s1)
-        _copy_layer(old_layers[2], new_layers[2], m3, m2, s2)
-        for i in range(old_blocks):  # residual stream c3; each block's inner width is c3 too
-            old_block, new_block = old_layers[3 + i], new_layers[3 + i]
-            _copy_layer(old_block.a, new_block.a, m3, m3, s3)
-            _copy_layer(old_block.b, new_block.b, m3, m3, s3)
-        # new blocks (3 + old_blocks ...) keep StyleNet's identity init
-        up1, up2, last = old_layers[-3:]
-        _copy_layer(up1.conv, new_layers[-3].conv, m2, m3, s3)
-        _copy_layer(up2.conv, new_layers[-2].conv, m1, m2, s2)
-        _copy_layer(last, new_layers[-1], None, m1, s1)
-    predictor = _grow_predictor(start, body, maps, old_blocks)
+        for old, new, out_map, in_map, in_shares in copies:
+            _copy_layer(old, new, out_map, in_map, in_shares)
+    # each new cold-path norm -> (the old norm it copies, which old channel each channel copies)
+    norm_copies = {
+        id(new.norms[0]): (old.norms[0], out_map) for old, new, out_map, *_ in copies if old.norms
+    }
+    predictor = _grow_predictor(start, body, norm_copies)
     training = dict(start.card.get("training", {}))
     training["history"] = [
         *training.get("history", []),
@@ -133,7 +140,8 @@ def grow_start(
         },
     ]
     training["note"] = (
-        f"grown from a {list(old_body.config.channels)}-channel, {old_blocks}-block start "
+        f"grown from a {list(old_body.config.channels)}-channel, "
+        f"{old_body.config.residual_blocks}-block start "
         f"(sha256 {start.sha256[:8]}...) by vidstyle meta grow; what that start measured (its "
         "note, held-out figures) is not this network's"
     )
@@ -143,7 +151,7 @@ def grow_start(
 
 
 def _grow_predictor(
-    start: MetaStart, body: StyleNet, maps: list[torch.Tensor], old_blocks: int
+    start: MetaStart, body: StyleNet, norm_copies: dict[int, tuple[nn.BatchNorm2d, torch.Tensor]]
 ) -> StylePredictor:
     """Same encoder; the decoder's rows follow each norm's channel copies, zero for new blocks."""
     old_pred = start.predictor
@@ -152,23 +160,17 @@ def _grow_predictor(
         {k: v for k, v in old_pred.state_dict().items() if not k.startswith("decode.")},
         strict=False,
     )
-    m1, m2, m3 = maps
-    # Each norm's channel map in style_norms order; None for the norms of new blocks.
-    norm_maps: list[torch.Tensor | None] = [m1, m2, m3]
-    for i in range(body.config.residual_blocks):
-        norm_maps += [m3, m3] if i < old_blocks else [None, None]
-    norm_maps += [m2, m1]
-    old_sizes = [n.num_features for n in style_norms(start.body)]
-    old_offsets = torch.tensor([0, *old_sizes]).cumsum(0) * 2
+    old_offsets, offset = {}, 0  # where each old norm's gammas start in the old vector
+    for norm in style_norms(start.body):
+        old_offsets[id(norm)], offset = offset, offset + 2 * norm.num_features
     rows = []  # old decoder row per new row; -1: zero
-    kept = iter(range(len(old_sizes)))
-    for norm, mapping in zip(style_norms(body), norm_maps, strict=True):
-        if mapping is None:
+    for norm in style_norms(body):
+        if id(norm) not in norm_copies:  # a new block's
             rows.append(torch.full((2 * norm.num_features,), -1))
             continue
-        old = next(kept)
-        offset = int(old_offsets[old])
-        rows += [offset + mapping, offset + old_sizes[old] + mapping]  # gammas, then betas
+        old, mapping = norm_copies[id(norm)]
+        start_row = old_offsets[id(old)]
+        rows += [start_row + mapping, start_row + old.num_features + mapping]  # gammas, betas
     index = torch.cat(rows)
     with torch.no_grad():
         weight = old_pred.decode.weight.detach()[index.clamp_min(0)]
