@@ -82,6 +82,9 @@ def test_the_grown_copies_differ_and_the_card_says_where_it_came_from(tmp_path):
     save_meta_start(small.body, small.predictor, small.card, tmp_path / "small.safetensors")
     small = load_meta_start(tmp_path / "small.safetensors")
     big = grow_start(small, BIG, seed=3)
+    again = grow_start(small, BIG, seed=3)  # reproducible, new blocks' random filters included
+    for name, value in big.body.state_dict().items():
+        assert torch.equal(value, again.body.state_dict()[name]), name
     save_meta_start(big.body, big.predictor, big.card, tmp_path / "big.safetensors")
     loaded = load_meta_start(tmp_path / "big.safetensors")
     grown = loaded.card["training"]["history"][-1]

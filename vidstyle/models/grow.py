@@ -104,7 +104,9 @@ def grow_start(
     ]
     shares = [_split_shares(m, noise, generator) for m in maps]
     (m1, m2, m3), (s1, s2, s3) = maps, shares
-    body = StyleNet(config)
+    with torch.random.fork_rng(devices=[]):  # new blocks' random filters: reproducible too
+        torch.manual_seed(seed)
+        body = StyleNet(config)
     old_layers, new_layers = list(old_body.layers), list(body.layers)
     up1, up2, last = old_layers[-3:]
     # (old layer, new layer, its output channels' map, its input channels' map and shares)
